@@ -1,0 +1,98 @@
+import { parseArgs, UsageError } from './args';
+import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand, CliFailure } from './commands/plan';
+import { Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Io, style } from './context';
+
+declare const __LANES_VERSION__: string | undefined;
+const VERSION = typeof __LANES_VERSION__ === 'string' ? __LANES_VERSION__ : 'dev';
+
+/** Every command, in the order `lanes --help` lists them. */
+export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, templatesCommand, schemaCommand];
+
+function usageLine(c: Command): string {
+  return `  ${c.name.padEnd(10)} ${c.summary}`;
+}
+
+export function mainHelp(): string {
+  return [
+    'lanes — run several coding agents on one change, each in its own git worktree, and merge their work back safely.',
+    '',
+    'Usage: lanes <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map(usageLine),
+    '',
+    'Examples:',
+    '  lanes init --template trio --goal "Add rate limiting to the API"',
+    '  lanes plan "Add rate limiting to the API, with tests and docs"',
+    '  lanes validate',
+    '',
+    'Run "lanes <command> --help" for the options of one command.',
+    'Exit codes: 0 success, 1 the work failed (e.g. an invalid plan), 2 usage error.',
+    '',
+  ].join('\n');
+}
+
+export function commandHelp(c: Command): string {
+  const opts = [...c.options, { name: 'help', short: 'h', type: 'flag' as const, description: 'show this help' }];
+  const width = Math.max(...opts.map((o) => (o.short ? `-${o.short}, ` : '    ').length + `--${o.name}${o.valueName ? ` ${o.valueName}` : ''}`.length));
+  return [
+    `Usage: ${c.usage}`,
+    '',
+    c.summary.charAt(0).toUpperCase() + c.summary.slice(1) + '.',
+    ...(c.description ? ['', c.description] : []),
+    '',
+    'Options:',
+    ...opts.map((o) => {
+      const flag = (o.short ? `-${o.short}, ` : '    ') + `--${o.name}${o.valueName ? ` ${o.valueName}` : ''}`;
+      return `  ${flag.padEnd(width)}  ${o.description}`;
+    }),
+    '',
+    'Examples:',
+    ...c.examples.map((e) => `  ${e}`),
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    io.out(topic ? commandHelp(topic) : mainHelp());
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (name === '--version' || name === '-V') {
+    io.out(`${VERSION}\n`);
+    return EXIT_OK;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  const s = style({ ...io, isTTY: false });
+  if (!command) {
+    io.err(`lanes: unknown command "${name}"\n\n${mainHelp()}`);
+    return EXIT_USAGE;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const dd = rest.indexOf('--');
+    const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));
+    if (dd < 0 || helpAt < dd) {
+      io.out(commandHelp(command));
+      return EXIT_OK;
+    }
+  }
+  try {
+    const args = parseArgs(rest, command.options);
+    return await command.run(args, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`lanes ${command.name}: ${e.message}\nUsage: ${command.usage}\nRun "lanes ${command.name} --help" for details.\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof CliFailure) {
+      io.err(s.red(`lanes ${command.name}: ${e.message}\n`));
+      return EXIT_FAILED;
+    }
+    io.err(`lanes ${command.name}: ${(e as Error).stack ?? String(e)}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+export { EXIT_OK, EXIT_FAILED, EXIT_USAGE };

@@ -1,0 +1,92 @@
+/**
+ * Built-in agent presets: the non-interactive invocation of each supported CLI agent.
+ *
+ * Every command is an argv array run without a shell in the lane's worktree. Placeholders are
+ * replaced element by element (never spliced into a string that a shell parses):
+ *   {brief}     the lane's whole brief text, as one argument
+ *   {briefFile} the path of the brief's markdown file
+ *   {lane}      the lane id
+ *   {worktree}  the lane's worktree path
+ */
+
+export const PRESET_NAMES = ['claude', 'codex', 'aider', 'gemini', 'copilot'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+export interface AgentPreset {
+  name: PresetName;
+  label: string;
+  /** The executable users must have on PATH. */
+  executable: string;
+  /** How a lane runs: the agent edits files in its worktree and exits. */
+  command: string[];
+  /** How the planner runs: the agent answers a prompt with plan JSON on stdout, editing nothing. */
+  plannerCommand: string[];
+  docs: string;
+}
+
+export const PRESETS: Record<PresetName, AgentPreset> = {
+  claude: {
+    name: 'claude',
+    label: 'Claude Code',
+    executable: 'claude',
+    // -p: print mode (non-interactive); acceptEdits lets it write files in its own worktree.
+    command: ['claude', '-p', '{brief}', '--permission-mode', 'acceptEdits', '--output-format', 'text'],
+    plannerCommand: ['claude', '-p', '{prompt}', '--output-format', 'text'],
+    docs: 'https://docs.anthropic.com/en/docs/claude-code/cli-reference',
+  },
+  codex: {
+    name: 'codex',
+    label: 'Codex CLI',
+    executable: 'codex',
+    // exec: non-interactive; --full-auto: workspace-write sandbox, no approval prompts.
+    command: ['codex', 'exec', '--full-auto', '{brief}'],
+    plannerCommand: ['codex', 'exec', '--sandbox', 'read-only', '{prompt}'],
+    docs: 'https://github.com/openai/codex/blob/main/docs/exec.md',
+  },
+  aider: {
+    name: 'aider',
+    label: 'Aider',
+    executable: 'aider',
+    // --message-file runs one instruction and exits; --yes-always answers every confirmation.
+    command: ['aider', '--message-file', '{briefFile}', '--yes-always', '--no-check-update', '--no-show-model-warnings'],
+    plannerCommand: ['aider', '--message-file', '{promptFile}', '--yes-always', '--no-auto-commits', '--dry-run', '--no-check-update'],
+    docs: 'https://aider.chat/docs/scripting.html',
+  },
+  gemini: {
+    name: 'gemini',
+    label: 'Gemini CLI',
+    executable: 'gemini',
+    // -p: non-interactive prompt; --yolo: accept tool calls without asking.
+    command: ['gemini', '-p', '{brief}', '--yolo'],
+    plannerCommand: ['gemini', '-p', '{prompt}'],
+    docs: 'https://github.com/google-gemini/gemini-cli/blob/main/docs/cli/headless.md',
+  },
+  copilot: {
+    name: 'copilot',
+    label: 'GitHub Copilot CLI',
+    executable: 'copilot',
+    // -p: programmatic mode; --allow-all-tools: no per-tool approval prompts.
+    command: ['copilot', '-p', '{brief}', '--allow-all-tools'],
+    plannerCommand: ['copilot', '-p', '{prompt}'],
+    docs: 'https://docs.github.com/en/copilot/how-tos/use-copilot-agents/use-copilot-cli',
+  },
+};
+
+export function isPresetName(name: string): name is PresetName {
+  return (PRESET_NAMES as readonly string[]).includes(name);
+}
+
+/** Placeholders allowed in a lane's agent command. */
+export const LANE_PLACEHOLDERS = ['{brief}', '{briefFile}', '{lane}', '{worktree}'] as const;
+
+/**
+ * Replace placeholders in each argv element. Only whole, known placeholders are replaced; the
+ * replacement text is never re-scanned, so a brief containing "{lane}" arrives unchanged.
+ */
+export function substituteArgv(argv: readonly string[], values: Readonly<Record<string, string>>): string[] {
+  return argv.map((arg) =>
+    arg.replace(/\{(brief|briefFile|lane|worktree|prompt|promptFile)\}/g, (whole, name: string) =>
+      Object.prototype.hasOwnProperty.call(values, name) ? values[name]! : whole,
+    ),
+  );
+}

@@ -1,0 +1,132 @@
+/**
+ * git through argv only. Every call gets a clean environment (no GIT_DIR/GIT_WORK_TREE leaking
+ * in from a hook or a parent git), C locale so stderr can be classified, no terminal prompts.
+ */
+import { cleanEnv, run, RunOptions } from '../util/proc';
+
+export type GitErrorReason = 'notARepository' | 'lock' | 'conflict' | 'badRef' | 'notInstalled' | 'cancelled' | 'other';
+
+export class GitError extends Error {
+  constructor(
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+    readonly stdout: string,
+    readonly reason: GitErrorReason,
+  ) {
+    super(`git ${args.join(' ')} failed (${exitCode === null ? 'no exit code' : `exit ${exitCode}`}): ${stderr.trim().split('\n').slice(-3).join(' / ') || stdout.trim().slice(0, 300)}`);
+    this.name = 'GitError';
+  }
+
+  static is(e: unknown, reason?: GitErrorReason): e is GitError {
+    return e instanceof GitError && (reason === undefined || e.reason === reason);
+  }
+}
+
+function classify(stderr: string): GitErrorReason {
+  if (/not a git repository/i.test(stderr)) return 'notARepository';
+  if (/\.lock['"]?: File exists|Unable to create '.*\.lock'|could not lock config file|cannot lock ref/i.test(stderr)) return 'lock';
+  if (/CONFLICT|conflict/.test(stderr)) return 'conflict';
+  if (/unknown revision|bad revision|not a valid object name|invalid reference|Needed a single revision/i.test(stderr)) return 'badRef';
+  return 'other';
+}
+
+export interface GitOptions extends Pick<RunOptions, 'signal' | 'input' | 'onOutput' | 'timeoutMs'> {
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  /** Read-only polls take no optional locks, so they never block the user's own git. */
+  readOnly?: boolean;
+  /** Exit codes that are answers, not failures (e.g. merge-tree's 1 = conflicts). */
+  okCodes?: number[];
+  /** Retries with backoff when another git holds index.lock or a ref lock. Default 0. */
+  lockRetries?: number;
+}
+
+export interface GitResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Observers of every git command we run (the VS Code log channel subscribes). */
+type GitListener = (e: { args: readonly string[]; cwd: string; code: number | null; ms: number }) => void;
+const listeners = new Set<GitListener>();
+export function onGitCommand(l: GitListener): () => void {
+  listeners.add(l);
+  return () => listeners.delete(l);
+}
+
+export function gitEnv(extra: NodeJS.ProcessEnv = {}, readOnly = false): NodeJS.ProcessEnv {
+  return cleanEnv({
+    LC_ALL: 'C',
+    LANGUAGE: 'C',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '',
+    SSH_ASKPASS: '',
+    GCM_INTERACTIVE: 'never',
+    ...(readOnly ? { GIT_OPTIONAL_LOCKS: '0' } : {}),
+    ...extra,
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function git(args: readonly string[], opts: GitOptions): Promise<GitResult> {
+  const retries = opts.lockRetries ?? 0;
+  for (let attempt = 0; ; attempt++) {
+    const r = await run(['git', ...args], {
+      cwd: opts.cwd,
+      env: gitEnv(opts.env, opts.readOnly),
+      signal: opts.signal,
+      input: opts.input,
+      onOutput: opts.onOutput,
+      timeoutMs: opts.timeoutMs,
+    });
+    for (const l of listeners) l({ args, cwd: opts.cwd, code: r.code, ms: r.durationMs });
+    if (r.spawnError) {
+      throw new GitError(args, null, r.spawnError.message, '', r.spawnError.code === 'ENOENT' ? 'notInstalled' : 'other');
+    }
+    if (r.cancelled) throw new GitError(args, r.code, r.stderr, r.stdout, 'cancelled');
+    if (r.code === 0 || (r.code !== null && opts.okCodes?.includes(r.code))) {
+      return { stdout: r.stdout, stderr: r.stderr, code: r.code! };
+    }
+    const reason = classify(r.stderr);
+    if (reason === 'lock' && attempt < retries) {
+      await sleep(Math.min(2000, 50 * 2 ** attempt) + Math.random() * 50);
+      continue;
+    }
+    throw new GitError(args, r.code, r.stderr, r.stdout, reason);
+  }
+}
+
+/** stdout without the trailing newline. */
+export async function gitOut(args: readonly string[], opts: GitOptions): Promise<string> {
+  return (await git(args, opts)).stdout.replace(/\n$/, '');
+}
+
+export async function repoRoot(cwd: string): Promise<string> {
+  return gitOut(['rev-parse', '--show-toplevel'], { cwd, readOnly: true });
+}
+
+/** The common git dir (shared by every worktree): where run state lives. */
+export async function commonDir(cwd: string): Promise<string> {
+  return gitOut(['rev-parse', '--path-format=absolute', '--git-common-dir'], { cwd, readOnly: true });
+}
+
+export async function isRepo(cwd: string): Promise<boolean> {
+  try {
+    await repoRoot(cwd);
+    return true;
+  } catch (e) {
+    if (GitError.is(e, 'notARepository')) return false;
+    throw e;
+  }
+}
+
+export async function headCommit(cwd: string): Promise<string | undefined> {
+  try {
+    return await gitOut(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd, readOnly: true });
+  } catch {
+    return undefined;
+  }
+}

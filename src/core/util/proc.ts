@@ -1,0 +1,157 @@
+/**
+ * Running programs: always an argv array, never a shell string built from our inputs. Each
+ * child gets its own process group so cancel and timeout stop the whole tree it started.
+ */
+import { spawn, SpawnOptions } from 'node:child_process';
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Aborting stops the whole process tree (SIGTERM, then SIGKILL after `killGraceMs`). */
+  signal?: AbortSignal;
+  /** Stop the process tree after this many milliseconds. */
+  timeoutMs?: number;
+  killGraceMs?: number;
+  /** Text written to stdin (stdin is closed either way). */
+  input?: string;
+  /** Called with every chunk of stdout/stderr as it arrives. */
+  onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
+  /** Keep at most this many characters of each stream in the result (the tail). Default 4 MiB. */
+  maxBuffer?: number;
+  /** Called once the process has a PID. */
+  onSpawn?: (pid: number) => void;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  cancelled: boolean;
+  /** The program could not be started (e.g. not installed). */
+  spawnError?: NodeJS.ErrnoException;
+  pid?: number;
+  durationMs: number;
+}
+
+/** Environment variables git sets for hooks that must never leak into a child's git calls. */
+const GIT_LEAKS = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_COMMON_DIR', 'GIT_PREFIX'];
+
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  for (const k of GIT_LEAKS) delete env[k];
+  return { ...env, ...extra };
+}
+
+/** Signal a whole process group; ignores groups that are already gone. */
+export function killTree(pid: number, signal: NodeJS.Signals = 'SIGTERM'): boolean {
+  try {
+    process.kill(-pid, signal);
+    return true;
+  } catch {
+    try {
+      process.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export function isGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  if (argv.length === 0 || !argv[0]) throw new Error('run: empty command');
+  const started = Date.now();
+  const max = opts.maxBuffer ?? 4 * 1024 * 1024;
+  return new Promise<RunResult>((resolve) => {
+    const spawnOpts: SpawnOptions = {
+      cwd: opts.cwd,
+      env: opts.env ?? cleanEnv(),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: process.platform !== 'win32', // own process group: kill(-pid) reaches every descendant
+      windowsHide: true,
+    };
+    const child = spawn(argv[0]!, argv.slice(1), spawnOpts);
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    let cancelled = false;
+    let settled = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    let timeoutTimer: NodeJS.Timeout | undefined;
+    const pid = child.pid;
+    if (pid !== undefined) opts.onSpawn?.(pid);
+
+    const stop = () => {
+      if (pid === undefined) return;
+      killTree(pid, 'SIGTERM');
+      killTimer ??= setTimeout(() => killTree(pid, 'SIGKILL'), opts.killGraceMs ?? 2000);
+    };
+    const onAbort = () => {
+      cancelled = true;
+      stop();
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.timeoutMs !== undefined) {
+      timeoutTimer = setTimeout(() => {
+        timedOut = true;
+        stop();
+      }, opts.timeoutMs);
+    }
+
+    const keep = (buf: string, chunk: string) => {
+      const s = buf + chunk;
+      return s.length > max ? s.slice(s.length - max) : s;
+    };
+    child.stdout!.setEncoding('utf8');
+    child.stderr!.setEncoding('utf8');
+    child.stdout!.on('data', (c: string) => {
+      stdout = keep(stdout, c);
+      opts.onOutput?.(c, 'stdout');
+    });
+    child.stderr!.on('data', (c: string) => {
+      stderr = keep(stderr, c);
+      opts.onOutput?.(c, 'stderr');
+    });
+    child.stdin!.on('error', () => undefined); // EPIPE when the child ignores stdin
+    child.stdin!.end(opts.input ?? '');
+
+    const finish = (code: number | null, sig: NodeJS.Signals | null, spawnError?: NodeJS.ErrnoException) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timeoutTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      clearTimeout(killTimer);
+      resolve({ code, signal: sig, stdout, stderr, timedOut, cancelled, spawnError, pid, durationMs: Date.now() - started });
+    };
+    child.on('exit', () => {
+      // Background children that hold stdout open would keep 'close' from firing: stop them.
+      if (pid !== undefined && isGroupAlive(pid)) {
+        killTree(pid, 'SIGTERM');
+        const t = setTimeout(() => killTree(pid, 'SIGKILL'), opts.killGraceMs ?? 2000);
+        t.unref();
+      }
+    });
+    child.on('error', (e: NodeJS.ErrnoException) => finish(null, null, e));
+    child.on('close', (code, sig) => finish(code, sig));
+  });
+}
+
+/** A readable one-line description of a finished process, for logs and briefs. */
+export function describeExit(r: RunResult): string {
+  if (r.spawnError) return r.spawnError.code === 'ENOENT' ? 'could not start: program not found' : `could not start: ${r.spawnError.message}`;
+  if (r.timedOut) return 'timed out';
+  if (r.cancelled) return 'cancelled';
+  if (r.signal) return `killed by ${r.signal}`;
+  return `exit code ${r.code}`;
+}

@@ -1,0 +1,132 @@
+import * as assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { COMMANDS } from '../../src/cli/main';
+import { lanes, lanesProcess } from '../helpers/cli';
+import { createTempRepo, tempDir } from '../helpers/repo';
+
+const PLANNER = path.join(__dirname, '../fixtures/planners/scripted-planner.js');
+
+describe('lanes CLI', () => {
+  it('prints help with examples; exit 0 for --help, 2 without a command', async () => {
+    const h = await lanes(process.cwd(), ['--help']);
+    assert.equal(h.code, 0);
+    for (const c of COMMANDS) assert.match(h.out, new RegExp(`^  ${c.name} `, 'm'));
+    assert.match(h.out, /Examples:\n  lanes init/);
+    assert.equal((await lanes(process.cwd(), [])).code, 2);
+    for (const c of COMMANDS) {
+      const r = await lanes(process.cwd(), [c.name, '--help']);
+      assert.equal(r.code, 0, c.name);
+      assert.match(r.out, /^Usage: lanes /);
+      assert.match(r.out, /Examples:\n  lanes /);
+    }
+  });
+
+  it('exits 2 on usage errors and names the problem', async () => {
+    const repo = createTempRepo();
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /unknown command "frobnicate"/],
+      [['validate', '--bogus'], /unknown option --bogus/],
+      [['init', '--template'], /option --template needs a value/],
+      [['init', '--template', 'nope'], /unknown template "nope"; choose one of: trio, pipeline, review, fullstack, solo/],
+      [['plan'], /plan needs a task description/],
+      [['plan', 'x', '--attempts', '0'], /--attempts must be a whole number of at least 1/],
+      [['validate', 'a.json', 'b.json'], /at most one file/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await lanes(repo.dir, args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.err, re);
+    }
+  });
+
+  it('init writes a valid trio plan and refuses to overwrite without --force', async () => {
+    const repo = createTempRepo({ 'src/a.ts': '', 'tests/a.test.ts': '', 'package.json': '{"scripts":{"test":"mocha"}}' });
+    const r = await lanes(repo.dir, ['init', '--template', 'trio', '--goal', 'Add rate limiting', '--agent', 'codex']);
+    assert.equal(r.code, 0, r.err);
+    const file = path.join(repo.dir, '.lanes/plan.json');
+    const plan = JSON.parse(readFileSync(file, 'utf8'));
+    assert.equal(plan.goal, 'Add rate limiting');
+    assert.deepEqual(plan.defaults, { agent: 'codex' });
+    assert.equal(plan.verify, 'npm test');
+    assert.deepEqual(plan.lanes.map((l: { id: string }) => l.id), ['implement', 'test', 'document']);
+    assert.deepEqual(plan.lanes[1].scope, ['tests/**'], 'scopes follow the repository layout');
+    const again = await lanes(repo.dir, ['init']);
+    assert.equal(again.code, 1);
+    assert.match(again.err, /already exists; use --force/);
+    assert.equal((await lanes(repo.dir, ['init', '--force', '-t', 'solo'])).code, 0);
+    assert.ok(existsSync(`${file}.bak`), 'the replaced plan is kept');
+    assert.equal((await lanes(repo.dir, ['validate'])).code, 0);
+  });
+
+  it('init outside a git repository fails with advice', async () => {
+    const r = await lanes(tempDir(), ['init']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /not inside a git repository.*git init/);
+  });
+
+  it('validate exits 1 on errors, 0 on warnings (1 with --strict), and prints JSON', async () => {
+    const repo = createTempRepo();
+    const file = path.join(repo.dir, 'p.json');
+    writeFileSync(file, JSON.stringify({ version: 1, goal: 'g', lanes: [{ id: 'a', brief: 'x', dependsOn: ['b'] }] }));
+    const bad = await lanes(repo.dir, ['validate', 'p.json']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /p\.json:1:\d+: error lanes\[0\]\.dependsOn\[0\]: unknown lane "b"/);
+    const json = await lanes(repo.dir, ['validate', 'p.json', '--json']);
+    assert.equal(json.code, 1);
+    const parsed = JSON.parse(json.out);
+    assert.equal(parsed.ok, false);
+    assert.equal(parsed.errors[0].path, 'lanes[0].dependsOn[0]');
+    assert.equal(parsed.errors[0].code, 'unknown-dependency');
+
+    writeFileSync(file, JSON.stringify({ version: 1, goal: 'g', lanes: [{ id: 'a', brief: 'x', scope: ['src/**'] }, { id: 'b', brief: 'y', scope: ['src/x.ts'] }] }));
+    const warn = await lanes(repo.dir, ['validate', 'p.json']);
+    assert.equal(warn.code, 0);
+    assert.match(warn.err, /warning lanes\[1\]\.scope: lanes "a" and "b" may run in parallel/);
+    assert.match(warn.out, /valid plan with 2 lanes, 1 warning/);
+    assert.equal((await lanes(repo.dir, ['validate', 'p.json', '--strict'])).code, 1);
+
+    const missing = await lanes(repo.dir, ['validate']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /no plan at .*\.lanes\/plan\.json; create one with "lanes init --template trio"/);
+  });
+
+  it('validate reports context files that do not exist', async () => {
+    const repo = createTempRepo();
+    writeFileSync(path.join(repo.dir, 'p.json'), JSON.stringify({ version: 1, goal: 'g', context: ['README.md', 'ARCH.md', '../outside.md'], lanes: [{ id: 'a', brief: 'x' }] }));
+    const r = await lanes(repo.dir, ['validate', 'p.json']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /error context\[1\]: file "ARCH.md" not found in the repository/);
+    assert.match(r.err, /error context\[2\]: "..\/outside.md" is outside the repository/);
+  });
+
+  it('plan writes the planner\'s validated answer; exit 1 when the planner fails', async () => {
+    const repo = createTempRepo();
+    const ok = await lanes(repo.dir, ['plan', 'Add rate limiting', '--', 'node', PLANNER, '{promptFile}'], { SCRIPT_MODE: 'bad-then-good' });
+    assert.equal(ok.code, 0, ok.err);
+    assert.match(ok.out, /wrote \.lanes\/plan\.json: 2 lanes \(impl, tests\) after 3 attempts/);
+    assert.equal(JSON.parse(readFileSync(path.join(repo.dir, '.lanes/plan.json'), 'utf8')).goal, 'Add rate limiting');
+
+    const bad = await lanes(repo.dir, ['plan', 'x', '--print', '--attempts', '1', '--', 'node', PLANNER], { SCRIPT_MODE: 'always-bad' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /no valid plan in 1 attempt/);
+
+    const viaEnv = await lanes(repo.dir, ['plan', 'Env planner', '--print'], { LANES_PLANNER: JSON.stringify(['node', PLANNER]) });
+    assert.equal(viaEnv.code, 0, viaEnv.err);
+    assert.equal(JSON.parse(viaEnv.out).goal, 'Env planner');
+
+    const none = await lanes(repo.dir, ['plan', 'x', '--print'], { PATH: '/nonexistent', LANES_PLANNER: '' });
+    assert.equal(none.code, 1);
+    assert.match(none.err, /no planner agent found on PATH.*lanes init --template trio/);
+  });
+
+  it('returns real process exit codes 0, 1 and 2', () => {
+    const repo = createTempRepo();
+    assert.equal(lanesProcess(repo.dir, ['--help']).code, 0);
+    assert.equal(lanesProcess(repo.dir, ['validate']).code, 1);
+    assert.equal(lanesProcess(repo.dir, ['validate', '--nope']).code, 2);
+    const schema = lanesProcess(repo.dir, ['schema']);
+    assert.equal(schema.code, 0);
+    assert.equal(JSON.parse(schema.out).title, 'Agent Lanes plan');
+  });
+});
