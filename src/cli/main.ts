@@ -1,12 +1,13 @@
 import { parseArgs, UsageError } from './args';
 import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand, CliFailure } from './commands/plan';
+import { cleanCommand, demoCommand, runCommand, statusCommand } from './commands/run';
 import { Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Io, style } from './context';
 
 declare const __LANES_VERSION__: string | undefined;
 const VERSION = typeof __LANES_VERSION__ === 'string' ? __LANES_VERSION__ : 'dev';
 
 /** Every command, in the order `lanes --help` lists them. */
-export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, templatesCommand, schemaCommand];
+export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, cleanCommand, demoCommand, templatesCommand, schemaCommand];
 
 function usageLine(c: Command): string {
   return `  ${c.name.padEnd(10)} ${c.summary}`;
@@ -25,6 +26,9 @@ export function mainHelp(): string {
     '  lanes init --template trio --goal "Add rate limiting to the API"',
     '  lanes plan "Add rate limiting to the API, with tests and docs"',
     '  lanes validate',
+    '  lanes run                 # every lane in its own worktree, in parallel',
+    '  lanes status',
+    '  lanes demo                # offline demo on a throwaway sample repository',
     '',
     'Run "lanes <command> --help" for the options of one command.',
     'Exit codes: 0 success, 1 the work failed (e.g. an invalid plan), 2 usage error.',

@@ -1,0 +1,331 @@
+import { mkdtempSync, realpathSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createSampleRepo } from '../../core/demo/sample';
+import { commonDir, gitOut } from '../../core/git/git';
+import { cleanRuns } from '../../core/run/clean';
+import { Orchestrator, RunError, speedup } from '../../core/run/engine';
+import { inspectAll, inspectRun, listSnapshots, RunTruth } from '../../core/run/inspect';
+import { FINAL_STATUSES, LaneState, LaneStatus, listRuns, readState, runPaths, RunState, StateError } from '../../core/run/state';
+import { intOption, ParsedArgs, UsageError } from '../args';
+import { Command, EXIT_FAILED, EXIT_OK, Io, JSON_OPTION, PLAN_OPTION, printJson, style } from '../context';
+import { CliFailure, requireRepo } from './plan';
+
+const ICON: Record<LaneStatus, string> = {
+  queued: '·',
+  blocked: '⧗',
+  running: '▶',
+  verifying: '✓?',
+  passed: '✓',
+  failed: '✗',
+  'timed-out': '⏱',
+  cancelled: '■',
+  skipped: '↷',
+};
+
+function elapsed(l: LaneState, now = Date.now()): string {
+  if (!l.startedAt) return '';
+  const end = l.endedAt ? Date.parse(l.endedAt) : now;
+  return `${((end - Date.parse(l.startedAt)) / 1000).toFixed(1)}s`;
+}
+
+function colourFor(io: Io, status: LaneStatus) {
+  const s = style(io);
+  if (status === 'passed') return s.green;
+  if (status === 'failed' || status === 'timed-out') return s.red;
+  if (status === 'running' || status === 'verifying') return s.cyan;
+  if (status === 'cancelled' || status === 'skipped') return s.yellow;
+  return s.dim;
+}
+
+function table(io: Io, state: RunState, now = Date.now()): string[] {
+  const w = Math.max(4, ...state.lanes.map((l) => l.id.length));
+  const rows = [`  ${'lane'.padEnd(w)}  ${'state'.padEnd(11)}  ${'elapsed'.padStart(8)}  try  note`];
+  for (const l of state.lanes) {
+    const st = `${ICON[l.status]} ${l.status}`.padEnd(11);
+    const note = (l.reason ?? '').split('\n')[0]!.slice(0, 70);
+    rows.push(`  ${l.id.padEnd(w)}  ${colourFor(io, l.status)(st)}  ${elapsed(l, now).padStart(8)}  ${String(l.attempts.length || '').padStart(3)}  ${note}`);
+  }
+  return rows;
+}
+
+export function laneJson(l: LaneState) {
+  const last = l.attempts[l.attempts.length - 1];
+  return {
+    id: l.id,
+    status: l.status,
+    reason: l.reason,
+    branch: l.branch,
+    worktree: l.worktree,
+    base: l.base,
+    head: l.head,
+    startedAt: l.startedAt,
+    endedAt: l.endedAt,
+    busyMs: l.busyMs,
+    attempts: l.attempts.length,
+    exitCode: last?.exitCode ?? null,
+    verify: last?.verify ?? null,
+    warnings: l.warnings,
+  };
+}
+
+export function runJson(state: RunState, truth?: RunTruth) {
+  return {
+    runId: state.runId,
+    status: truth?.status ?? state.status,
+    repoRoot: state.repoRoot,
+    planFile: state.planFile,
+    baseCommit: state.baseCommit,
+    startedAt: state.startedAt,
+    endedAt: state.endedAt,
+    wallMs: state.wallMs,
+    speedup: speedup(state),
+    maxParallel: state.maxParallel,
+    warnings: state.warnings,
+    lanes: state.lanes.map((l) => ({ ...laneJson(l), process: truth?.lanes.find((t) => t.id === l.id)?.process })),
+  };
+}
+
+function summary(io: Io, state: RunState): string {
+  const s = style(io);
+  const counts = new Map<LaneStatus, number>();
+  for (const l of state.lanes) counts.set(l.status, (counts.get(l.status) ?? 0) + 1);
+  const parts = [...counts].map(([k, v]) => `${v} ${k}`).join(', ');
+  const sp = speedup(state);
+  const busy = state.lanes.reduce((a, l) => a + l.busyMs, 0);
+  const lines = [
+    '',
+    ...table(io, state),
+    '',
+    `${state.lanes.every((l) => l.status === 'passed') ? s.green('✓') : s.red('✗')} run ${state.runId}: ${parts}`,
+  ];
+  if (sp !== undefined) {
+    lines.push(`  wall time ${(state.wallMs! / 1000).toFixed(1)} s; lane time ${(busy / 1000).toFixed(1)} s; parallel speedup ${sp.toFixed(2)}× (sum of lane times ÷ wall time)`);
+  }
+  for (const l of state.lanes) {
+    for (const w of l.warnings) lines.push(s.yellow(`  ! ${l.id}: ${w.split('\n')[0]}`));
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Drive an orchestrator with a live table (TTY) or plain lines, then print the summary. */
+export async function driveRun(io: Io, o: Orchestrator, json: boolean): Promise<RunState> {
+  const s = style(io);
+  const onAbort = () => o.cancel();
+  io.signal?.addEventListener('abort', onAbort, { once: true });
+  let drawn = 0;
+  const draw = () => {
+    const rows = table(io, o.state);
+    io.out((drawn ? `\x1b[${drawn}F` : '') + rows.map((r) => `\x1b[2K${r}`).join('\n') + '\n');
+    drawn = rows.length;
+  };
+  const live = io.isTTY && !json;
+  const timer = live ? setInterval(draw, 250) : undefined;
+  if (!json) io.err(s.dim(`run ${o.runId}: ${o.state.lanes.length} lanes, at most ${o.state.maxParallel} at a time, from ${o.state.baseCommit.slice(0, 10)}\n`));
+  for (const w of o.state.warnings) if (!json) io.err(s.yellow(`! ${w}\n`));
+  const off = o.onEvent((e) => {
+    if (json) return;
+    if (e.type === 'warning') {
+      const line = s.yellow(`! ${e.lane ? `${e.lane}: ` : ''}${e.message}\n`);
+      if (live) {
+        io.out((drawn ? `\x1b[${drawn}F\x1b[0J` : '') + line);
+        drawn = 0;
+        draw();
+      } else io.err(line);
+    } else if (e.type === 'lane-status' && !live) {
+      const t = new Date().toISOString().slice(11, 19);
+      io.out(`[${t}] ${e.lane.padEnd(12)} ${e.status.padEnd(10)} ${e.reason ? (e.reason.split('\n')[0] ?? '') : ''}\n`);
+    }
+  });
+  if (live) draw();
+  try {
+    return await o.run();
+  } finally {
+    off();
+    if (timer) clearInterval(timer);
+    if (live && drawn) io.out(`\x1b[${drawn}F\x1b[0J`);
+    io.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function runOrResume(args: ParsedArgs, io: Io, cwd: string, extra: { worktreeRoot?: string } = {}): Promise<number> {
+  const json = Boolean(args.options.json);
+  let o: Orchestrator;
+  try {
+    o = await Orchestrator.prepare({
+      cwd,
+      planFile: args.options.plan as string | undefined,
+      maxParallel: intOption(args.options['max-parallel'], 'max-parallel'),
+      lanes: args.options.lane as string[] | undefined,
+      worktreeRoot: (args.options['worktree-root'] as string | undefined) ?? extra.worktreeRoot,
+      resume: args.options.resume ? (args.positionals[0] ?? 'latest') : undefined,
+      env: io.env,
+    });
+  } catch (e) {
+    if (e instanceof RunError || e instanceof StateError) throw new CliFailure(e.message);
+    throw e;
+  }
+  const state = await driveRun(io, o, json);
+  if (json) printJson(io, runJson(state));
+  else {
+    io.out(summary(io, state));
+    io.out(style(io).dim(`  state, logs and briefs: ${runPaths(o.commonDir, state.runId).dir}\n`));
+  }
+  return state.lanes.every((l) => l.status === 'passed') ? EXIT_OK : EXIT_FAILED;
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the plan: every lane in its own worktree, in parallel by the dependency graph',
+  usage: 'lanes run [--plan FILE] [--max-parallel N] [--lane ID…] [--worktree-root DIR] [--json]\n       lanes run --resume [RUN]',
+  description:
+    'Lanes without dependencies start from HEAD; a lane with dependencies starts from their verified heads. ' +
+    'Each lane passes only if its agent changed something and its verify command exits 0. Exit code 0 only when every lane passed. ' +
+    'Ctrl-C stops every agent (whole process trees). Worktrees go to $LANES_WORKTREE_ROOT or a per-user cache folder.',
+  options: [
+    PLAN_OPTION,
+    { name: 'max-parallel', short: 'j', type: 'string', valueName: 'N', description: 'run at most N lanes at once (default: the plan\'s maxParallel, else 4)' },
+    { name: 'lane', short: 'l', type: 'list', valueName: 'ID', description: 'run only these lanes and what they depend on (repeat or comma-separate)' },
+    { name: 'worktree-root', type: 'string', valueName: 'DIR', description: 'where lane worktrees go' },
+    { name: 'resume', type: 'flag', description: 'continue an interrupted run (the latest, or RUN) without redoing passed lanes' },
+    JSON_OPTION,
+  ],
+  examples: ['lanes run', 'lanes run --max-parallel 2 --lane tests', 'lanes run --resume', 'lanes run --json > run.json'],
+  run: async (args, io) => {
+    if (args.positionals.length && !args.options.resume) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
+    if (args.options.resume && (args.options.lane || args.options.plan)) throw new UsageError('--resume continues a run as it was planned; it takes no --lane or --plan');
+    return runOrResume(args, io, io.cwd);
+  },
+};
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'show the latest run (or RUN), checking which agents really still run',
+  usage: 'lanes status [RUN] [--all] [--json]',
+  options: [{ name: 'all', short: 'a', type: 'flag', description: 'list every run' }, JSON_OPTION],
+  examples: ['lanes status', 'lanes status --all', 'lanes status 20261124-101500-ab12 --json'],
+  async run(args, io) {
+    const root = await requireRepo(io);
+    const common = await commonDir(root);
+    const s = style(io);
+    const snapshots = await listSnapshots(root);
+    if (args.options.all) {
+      const all = await inspectAll(common);
+      if (args.options.json) {
+        printJson(io, { runs: all.runs.map((t) => runJson(t.state, t)), unreadable: all.unreadable, snapshots });
+        return EXIT_OK;
+      }
+      if (!all.runs.length && !all.unreadable.length) io.out('no runs yet; start one with "lanes run"\n');
+      for (const t of all.runs) {
+        const counts = t.state.lanes.filter((l) => l.status === 'passed').length;
+        io.out(`${t.state.runId}  ${t.status.padEnd(11)}  ${counts}/${t.state.lanes.length} passed${t.state.cleaned ? '  (cleaned)' : ''}\n`);
+      }
+      for (const u of all.unreadable) io.err(s.red(`${u.runId}  unreadable: ${u.error}\n`));
+    } else {
+      const runs = await listRuns(common);
+      const id = args.positionals[0] ?? runs[0];
+      if (!id) {
+        if (args.options.json) printJson(io, { run: null, snapshots });
+        else io.out('no runs yet; start one with "lanes run"\n');
+        return EXIT_OK;
+      }
+      let t: RunTruth;
+      try {
+        t = await inspectRun(common, id);
+      } catch (e) {
+        if (e instanceof StateError) throw new CliFailure(`${e.message}${e.reason === 'corrupt' ? ' (left in place; "lanes run --resume" will set it aside)' : ''}`);
+        throw e;
+      }
+      if (args.options.json) {
+        printJson(io, { run: runJson(t.state, t), snapshots });
+        return EXIT_OK;
+      }
+      io.out(`run ${t.state.runId}: ${t.status}${t.state.cleaned ? ' (cleaned)' : ''}, started ${t.state.startedAt}, base ${t.state.baseCommit.slice(0, 10)}\n`);
+      io.out(table(io, t.state).join('\n') + '\n');
+      for (const lt of t.lanes) {
+        if (!lt.process) continue;
+        const l = t.state.lanes.find((x) => x.id === lt.id)!;
+        const what =
+          lt.process === 'ours'
+            ? `its agent is still running (pid ${l.process!.pid}) without an orchestrator`
+            : lt.process === 'orphans'
+              ? `its agent died but left processes in its group (pgid ${l.process!.pid})`
+              : lt.process === 'reused'
+                ? `its agent is gone (pid ${l.process!.pid} now belongs to another program)`
+                : 'its agent is dead';
+        io.out(s.yellow(`  ! ${lt.id}: ${what}\n`));
+      }
+      if (t.status === 'interrupted') io.out(s.yellow(`  the orchestrator is gone; continue with: lanes run --resume ${t.state.runId}\n`));
+      const sp = speedup(t.state);
+      if (sp !== undefined) io.out(`  parallel speedup ${sp.toFixed(2)}×\n`);
+    }
+    if (snapshots.length && !args.options.json) {
+      io.out(`\nsnapshot refs (work saved by forced cleanups; restore with git branch <name> <ref>):\n`);
+      for (const r of snapshots) io.out(`  ${r.ref}  ${r.commit.slice(0, 10)}  ${r.date}\n`);
+    }
+    return EXIT_OK;
+  },
+};
+
+export const cleanCommand: Command = {
+  name: 'clean',
+  summary: 'remove the worktrees (and merged branches) of finished runs, never losing work',
+  usage: 'lanes clean [--run RUN…] [--force] [--json]',
+  description:
+    'Worktrees with uncommitted changes and branches with commits merged nowhere else are kept. ' +
+    'With --force they are removed too, after their work is saved to refs/lanes/snapshots/… (listed by "lanes status").',
+  options: [
+    { name: 'run', type: 'list', valueName: 'RUN', description: 'clean only these runs' },
+    { name: 'force', short: 'f', type: 'flag', description: 'also remove unmerged branches and dirty worktrees (after saving them to snapshot refs)' },
+    JSON_OPTION,
+  ],
+  examples: ['lanes clean', 'lanes clean --force', 'lanes clean --run 20261124-101500-ab12'],
+  async run(args, io) {
+    const root = await requireRepo(io);
+    const actions = await cleanRuns({ repo: root, commonDir: await commonDir(root), force: Boolean(args.options.force), runIds: args.options.run as string[] | undefined });
+    if (args.options.json) {
+      printJson(io, { actions });
+      return EXIT_OK;
+    }
+    const s = style(io);
+    if (!actions.length) io.out('nothing to clean\n');
+    for (const a of actions) {
+      const mark = a.action === 'removed' ? s.green('removed') : a.action === 'kept' ? s.yellow('kept   ') : s.dim('skipped');
+      io.out(`${mark}  ${a.runId}${a.lane ? `/${a.lane}` : ''}: ${a.detail}${a.snapshot ? ` (saved to ${a.snapshot})` : ''}\n`);
+    }
+    return EXIT_OK;
+  },
+};
+
+export const demoCommand: Command = {
+  name: 'demo',
+  summary: 'run a three-lane plan of scripted agents on a throwaway sample repository (offline)',
+  usage: 'lanes demo [--dir DIR] [--json]',
+  description: 'Builds a small Node project in a new git repository, runs a plan where "impl" and "docs" run in parallel and "tests" builds on "impl", and shows what each lane did and the parallel speedup.',
+  options: [{ name: 'dir', type: 'string', valueName: 'DIR', description: 'where to create the sample (default: a new temp folder)' }, JSON_OPTION],
+  examples: ['lanes demo', 'npm run demo'],
+  async run(args, io) {
+    const json = Boolean(args.options.json);
+    const s = style(io);
+    const base = args.options.dir ? path.resolve(io.cwd, args.options.dir as string) : realpathSync(mkdtempSync(path.join(os.tmpdir(), 'lanes-demo-')));
+    const repo = createSampleRepo(path.join(base, 'sample'));
+    if (!json) {
+      io.out(`${s.bold('Agent Lanes demo')}: a sample repository at ${repo}\n`);
+      io.out(`plan: impl and docs in parallel; tests starts from impl's verified commit and reads its note in the shared memory\n\n`);
+    }
+    const code = await runOrResume({ positionals: [], options: { json } }, io, repo, { worktreeRoot: path.join(base, 'worktrees') });
+    if (!json) {
+      const common = await commonDir(repo);
+      const runId = (await listRuns(common))[0]!;
+      const state = await readState(common, runId);
+      io.out(`\n${s.bold('What each lane did')} (git diff --stat base..head):\n`);
+      for (const l of state.lanes) {
+        if (!l.head || !l.base) continue;
+        const stat = await gitOut(['diff', '--stat', '--stat-width=70', l.base, l.head], { cwd: repo, readOnly: true });
+        io.out(`  ${s.bold(l.id)} on ${l.branch}${FINAL_STATUSES.has(l.status) ? ` (${l.status})` : ''}\n${stat.split('\n').map((x) => `    ${x}`).join('\n')}\n`);
+      }
+      io.out(`\nLook around: cd ${repo} && lanes status   (worktrees in ${path.join(base, 'worktrees')})\n`);
+    }
+    return code;
+  },
+};

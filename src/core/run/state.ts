@@ -1,0 +1,191 @@
+/**
+ * Run state: everything needed to tell the truth about a run after the orchestrator died. It
+ * lives under the repository's git common dir (never in the working tree or on lane branches),
+ * one folder per run, written atomically with a schema version. A corrupt file is reported and
+ * set aside, never silently reset.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../util/fsx';
+
+export const STATE_VERSION = 1;
+
+export const LANE_STATUSES = ['queued', 'blocked', 'running', 'verifying', 'passed', 'failed', 'timed-out', 'cancelled', 'skipped'] as const;
+export type LaneStatus = (typeof LANE_STATUSES)[number];
+export const FINAL_STATUSES: ReadonlySet<LaneStatus> = new Set(['passed', 'failed', 'timed-out', 'cancelled', 'skipped']);
+export const ACTIVE_STATUSES: ReadonlySet<LaneStatus> = new Set(['running', 'verifying']);
+
+const ProcessRecord = z.object({ pid: z.number(), argv: z.array(z.string()), startedAt: z.string() });
+export type ProcessRecord = z.infer<typeof ProcessRecord>;
+
+const VerifyResult = z.object({
+  command: z.string(),
+  exitCode: z.number().nullable(),
+  passed: z.boolean(),
+  outputTail: z.string(),
+  durationMs: z.number(),
+});
+export type VerifyResult = z.infer<typeof VerifyResult>;
+
+const AttemptRecord = z.object({
+  attempt: z.number(),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+  agentArgv: z.array(z.string()),
+  exitCode: z.number().nullable().optional(),
+  exit: z.string().optional(),
+  changed: z.boolean().optional(),
+  head: z.string().optional(),
+  verify: VerifyResult.optional(),
+  failure: z.string().optional(),
+  briefFile: z.string(),
+});
+export type AttemptRecord = z.infer<typeof AttemptRecord>;
+
+const LaneState = z.object({
+  id: z.string(),
+  status: z.enum(LANE_STATUSES),
+  reason: z.string().optional(),
+  branch: z.string(),
+  worktree: z.string(),
+  /** The commit the lane started from: the run's base, or the merge of its dependencies. */
+  base: z.string().optional(),
+  head: z.string().optional(),
+  startedAt: z.string().optional(),
+  endedAt: z.string().optional(),
+  /** Time spent running and verifying (excludes waiting), summed over attempts. */
+  busyMs: z.number().default(0),
+  attempts: z.array(AttemptRecord).default([]),
+  process: ProcessRecord.optional(),
+  warnings: z.array(z.string()).default([]),
+  portBase: z.number(),
+});
+export type LaneState = z.infer<typeof LaneState>;
+
+export const RunStateSchema = z.object({
+  stateVersion: z.literal(STATE_VERSION),
+  runId: z.string(),
+  repoRoot: z.string(),
+  planFile: z.string(),
+  planHash: z.string(),
+  /** The plan as the run read it (later edits to the file do not change a running run). */
+  planText: z.string(),
+  baseCommit: z.string(),
+  baseRef: z.string().optional(),
+  worktreeRoot: z.string(),
+  maxParallel: z.number(),
+  status: z.enum(['running', 'finished', 'interrupted', 'cancelled']),
+  startedAt: z.string(),
+  endedAt: z.string().optional(),
+  wallMs: z.number().optional(),
+  orchestrator: ProcessRecord.optional(),
+  selectedLanes: z.array(z.string()).optional(),
+  lanes: z.array(LaneState),
+  warnings: z.array(z.string()).default([]),
+  cleaned: z.boolean().optional(),
+});
+export type RunState = z.infer<typeof RunStateSchema>;
+
+export class StateError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'corrupt' | 'newerVersion' | 'notFound',
+    readonly file: string,
+  ) {
+    super(message);
+    this.name = 'StateError';
+  }
+}
+
+/** Where a repository's lanes data lives: <git common dir>/lanes. */
+export function lanesDir(commonDir: string): string {
+  return path.join(commonDir, 'lanes');
+}
+
+export interface RunPaths {
+  dir: string;
+  state: string;
+  lock: string;
+  logs: string;
+  briefs: string;
+  memory: string;
+  report: string;
+}
+
+export function runPaths(commonDir: string, runId: string): RunPaths {
+  const dir = path.join(lanesDir(commonDir), 'runs', runId);
+  return {
+    dir,
+    state: path.join(dir, 'state.json'),
+    lock: path.join(dir, 'orchestrator.lock'),
+    logs: path.join(dir, 'logs'),
+    briefs: path.join(dir, 'briefs'),
+    memory: path.join(dir, 'memory'),
+    report: path.join(dir, 'report.md'),
+  };
+}
+
+export async function writeState(commonDir: string, state: RunState): Promise<void> {
+  const p = runPaths(commonDir, state.runId);
+  await fs.mkdir(p.dir, { recursive: true });
+  await writeFileAtomic(p.state, JSON.stringify(state, null, 2) + '\n');
+}
+
+export async function readState(commonDir: string, runId: string): Promise<RunState> {
+  const file = runPaths(commonDir, runId).state;
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    throw new StateError(`run ${runId} has no state file (${file})`, 'notFound', file);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new StateError(`run ${runId}: state file is corrupt (${(e as Error).message})`, 'corrupt', file);
+  }
+  const v = (raw as { stateVersion?: unknown } | null)?.stateVersion;
+  if (typeof v === 'number' && v > STATE_VERSION) {
+    throw new StateError(`run ${runId} was written by a newer Agent Lanes (state version ${v}); update Agent Lanes`, 'newerVersion', file);
+  }
+  const parsed = RunStateSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new StateError(`run ${runId}: state file is corrupt (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`, 'corrupt', file);
+  }
+  return parsed.data;
+}
+
+/**
+ * Move a corrupt state file aside (state.json.corrupt-<time>) so the run can be inspected by
+ * hand, and say where it went.
+ */
+export async function setAsideCorrupt(file: string): Promise<string> {
+  const dest = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await fs.rename(file, dest);
+  return dest;
+}
+
+/** Run ids, newest first (ids start with a UTC timestamp). */
+export async function listRuns(commonDir: string): Promise<string[]> {
+  try {
+    const names = await fs.readdir(path.join(lanesDir(commonDir), 'runs'));
+    return names.filter((n) => /^\d{8}-\d{6}-[0-9a-f]{4}$/.test(n)).sort().reverse();
+  } catch {
+    return [];
+  }
+}
+
+export function newRunId(now = new Date()): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
+  return `${stamp}-${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`;
+}
+
+export function laneBranch(runId: string, laneId: string): string {
+  return `lanes/${runId}/${laneId}`;
+}
+
+/** Snapshot refs keep work that a forced cleanup or a discard removed. */
+export const SNAPSHOT_REF_PREFIX = 'refs/lanes/snapshots/';
