@@ -1,0 +1,297 @@
+import * as assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { commonDir } from '../../src/core/git/git';
+import { ensureWorktree, listWorktrees } from '../../src/core/git/worktrees';
+import { Orchestrator, RunError } from '../../src/core/run/engine';
+import { readState, runPaths } from '../../src/core/run/state';
+import { agent, alive, newRepo, readText, runPlan, statusOf, waitFor, writePlan } from '../helpers/engine';
+import { tempDir } from '../helpers/repo';
+
+describe('fan-out engine', function () {
+  this.timeout(60000);
+
+  it('runs independent lanes in parallel and dependent lanes from their dependency\'s verified head', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'impl', agent: agent('write=src/b.ts:export const b = 2;', 'memory=b is 2'), verify: 'test -f src/b.ts' },
+      { id: 'docs', agent: agent('write=docs/b.md:# b') },
+      { id: 'tests', dependsOn: ['impl'], agent: agent('write=test/b.test.ts:b'), verify: ['test', '-f', 'src/b.ts'] },
+    ]);
+    const base = repo.git('rev-parse', 'HEAD');
+    const { state, events } = await runPlan(repo);
+    assert.deepEqual(statusOf(state), { impl: 'passed', docs: 'passed', tests: 'passed' });
+    const [impl, docs, tests] = state.lanes;
+    assert.equal(impl!.base, base);
+    assert.equal(docs!.base, base);
+    assert.equal(tests!.base, impl!.head, 'a dependent lane starts from its dependency\'s head');
+    assert.equal(repo.git('rev-parse', `${tests!.head}~1`), impl!.head);
+    assert.equal(impl!.branch, `lanes/${state.runId}/impl`);
+    // Lane commits carry trailers naming the lane, role, agent and run.
+    const msg = repo.git('log', '-1', '--format=%B', impl!.head!);
+    assert.match(msg, /^Lanes-Lane: impl$/m);
+    assert.match(msg, /^Lanes-Role: implement$/m);
+    assert.match(msg, /^Lanes-Agent: custom$/m);
+    assert.match(msg, new RegExp(`^Lanes-Run: ${state.runId}$`, 'm'));
+    // Every status change is an event, in order.
+    const implStatuses = events.filter((e) => e.type === 'lane-status' && e.lane === 'impl').map((e) => (e as { status: string }).status);
+    assert.deepEqual([...new Set(implStatuses)], ['running', 'verifying', 'passed']);
+    const testStatuses = events.filter((e) => e.type === 'lane-status' && e.lane === 'tests').map((e) => (e as { status: string }).status);
+    assert.equal(testStatuses[0], 'blocked');
+    // The later lane's brief includes what the earlier lane wrote to the shared memory.
+    const brief = readText(tests!.attempts[0]!.briefFile);
+    assert.match(brief, /### from `impl`\n\nb is 2/);
+    // The user's checkout is untouched and nothing is in its status.
+    assert.equal(repo.git('status', '--porcelain'), '');
+  });
+
+  it('starts a lane with several dependencies from the merge of their heads', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'a', agent: agent('write=a.txt:a') },
+      { id: 'b', agent: agent('write=b.txt:b') },
+      { id: 'c', dependsOn: ['a', 'b'], agent: agent('write=c.txt:c'), verify: 'test -f a.txt && test -f b.txt' },
+    ]);
+    const { state } = await runPlan(repo);
+    assert.deepEqual(statusOf(state), { a: 'passed', b: 'passed', c: 'passed' });
+    const c = state.lanes[2]!;
+    const parents = repo.git('log', '-1', '--format=%P', c.base!).split(' ');
+    assert.deepEqual(parents, [state.lanes[0]!.head, state.lanes[1]!.head]);
+  });
+
+  it('fails a lane whose dependencies conflict, with the files', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'a', agent: agent('write=same.txt:from a') },
+      { id: 'b', agent: agent('write=same.txt:from b') },
+      { id: 'c', dependsOn: ['a', 'b'], agent: agent('write=c.txt:c') },
+    ]);
+    const { state } = await runPlan(repo);
+    assert.equal(state.lanes[2]!.status, 'failed');
+    assert.match(state.lanes[2]!.reason!, /its dependencies conflict: a and b conflict in same\.txt/);
+  });
+
+  it('respects maxParallel', async () => {
+    const repo = newRepo();
+    const rec = path.join(tempDir(), 'record.txt');
+    writePlan(
+      repo,
+      ['l1', 'l2', 'l3', 'l4', 'l5'].map((id) => ({ id, agent: agent(`record=${rec}`, 'sleep=300', `write=${id}.txt:x`) })),
+      { maxParallel: 2 },
+    );
+    const { state } = await runPlan(repo);
+    assert.ok(state.lanes.every((l) => l.status === 'passed'));
+    const evts = readText(rec)
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '))
+      .map(([k, , t]) => ({ k, t: Number(t) }))
+      .sort((x, y) => x.t - y.t || (x.k === 'end' ? -1 : 1));
+    let cur = 0;
+    let max = 0;
+    for (const e of evts) {
+      cur += e.k === 'start' ? 1 : -1;
+      max = Math.max(max, cur);
+    }
+    assert.equal(max, 2);
+  });
+
+  it('reports an agent that changed nothing as failed, and skips what depends on it while unrelated lanes go on', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'lazy', agent: agent('sleep=10') },
+      { id: 'after', dependsOn: ['lazy'], agent: agent('write=x.txt:x') },
+      { id: 'later', dependsOn: ['after'], agent: agent('write=y.txt:y') },
+      { id: 'other', agent: agent('write=o.txt:o') },
+    ]);
+    const { state } = await runPlan(repo);
+    assert.deepEqual(statusOf(state), { lazy: 'failed', after: 'skipped', later: 'skipped', other: 'passed' });
+    assert.equal(state.lanes[0]!.reason, 'the agent exited 0 but changed nothing (no commits and no changes in the worktree)');
+    assert.match(state.lanes[1]!.reason!, /^dependency lazy failed/);
+    assert.match(state.lanes[2]!.reason!, /^dependency after skipped/);
+  });
+
+  it('passes a lane only when its verify exits 0, and accepts commits the agent made itself', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'bad', agent: agent('write=x.txt:x'), verify: 'exit 4' },
+      { id: 'self', agent: agent('write=s.txt:s', 'commit=agent commit'), verify: 'test -f s.txt' },
+    ]);
+    const { state } = await runPlan(repo);
+    assert.deepEqual(statusOf(state), { bad: 'failed', self: 'passed' });
+    assert.equal(state.lanes[0]!.reason, 'verify `exit 4` failed: exit code 4');
+    assert.equal(state.lanes[0]!.attempts[0]!.verify!.exitCode, 4);
+    assert.equal(repo.git('log', '-1', '--format=%s', state.lanes[1]!.head!), 'agent commit');
+  });
+
+  it('retries a failed lane with the failure (exit code, output, verify output) in the next brief', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'flaky', retries: 2, agent: agent('fail-first=3', 'write=f.txt:ok') }]);
+    const { state, events } = await runPlan(repo);
+    const l = state.lanes[0]!;
+    assert.equal(l.status, 'passed');
+    assert.equal(l.attempts.length, 2);
+    assert.equal(l.attempts[0]!.exitCode, 3);
+    const second = readText(l.attempts[1]!.briefFile);
+    assert.match(second, /## Attempt 2: the previous attempt failed/);
+    assert.match(second, /the custom agent failed: exit code 3/);
+    assert.match(second, /failing on purpose: attempt 1/);
+    assert.ok(events.some((e) => e.type === 'warning' && /attempt 1 failed .*retrying/.test(e.message)));
+
+    const repo2 = newRepo();
+    writePlan(repo2, [{ id: 'v', retries: 1, agent: agent('append=v.txt:x'), verify: 'echo "verify says no" >&2; exit 1' }]);
+    const r2 = await runPlan(repo2);
+    assert.equal(r2.state.lanes[0]!.status, 'failed');
+    assert.equal(r2.state.lanes[0]!.attempts.length, 2);
+    assert.match(readText(r2.state.lanes[0]!.attempts[1]!.briefFile), /Output of the verify command:\nverify says no/);
+  });
+
+  it('times out a hanging agent and leaves no process behind', async () => {
+    const repo = newRepo();
+    const pids = path.join(tempDir(), 'pids');
+    writePlan(repo, [{ id: 'hang', timeoutMinutes: 0.02, agent: agent(`hang=${pids}`) }]);
+    const { state } = await runPlan(repo);
+    assert.equal(state.lanes[0]!.status, 'timed-out');
+    const [agentPid, childPid] = readText(pids).split(' ').map(Number);
+    await waitFor(() => !alive(agentPid!) && !alive(childPid!), 5000, 'the agent and its child to die');
+  });
+
+  it('cancels one lane (whole process tree), skips its dependents, and lets the rest finish', async () => {
+    const repo = newRepo();
+    const pids = path.join(tempDir(), 'pids');
+    writePlan(repo, [
+      { id: 'stuck', agent: agent(`hang=${pids}`) },
+      { id: 'after', dependsOn: ['stuck'], agent: agent('write=a.txt:a') },
+      { id: 'fine', agent: agent('sleep=200', 'write=f.txt:f') },
+    ]);
+    const { state } = await runPlan(repo, {}, (o) => {
+      void waitFor(() => existsSync(pids)).then(() => o.cancelLane('stuck'));
+    });
+    assert.deepEqual(statusOf(state), { stuck: 'cancelled', after: 'skipped', fine: 'passed' });
+    const [agentPid, childPid] = readText(pids).split(' ').map(Number);
+    await waitFor(() => !alive(agentPid!) && !alive(childPid!), 5000, 'the cancelled tree to die');
+  });
+
+  it('cancels the whole run', async () => {
+    const repo = newRepo();
+    const pids = path.join(tempDir(), 'pids');
+    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }, { id: 'b', dependsOn: ['a'], agent: agent('write=b:b') }]);
+    const { state } = await runPlan(repo, {}, (o) => void waitFor(() => existsSync(pids)).then(() => o.cancel()));
+    assert.equal(state.status, 'cancelled');
+    assert.deepEqual(statusOf(state), { a: 'cancelled', b: 'skipped' });
+    const [agentPid, childPid] = readText(pids).split(' ').map(Number);
+    await waitFor(() => !alive(agentPid!) && !alive(childPid!), 5000, 'the tree to die');
+  });
+
+  it('delivers brief text with quotes, $(), backticks and newlines unchanged, as argv, file and env', async () => {
+    const repo = newRepo();
+    const dir = tempDir();
+    const hostile = 'Fix "quotes" and \'single\' $(touch /tmp/lanes-pwned) `id` ; rm -rf / && echo \\n\nline two {lane} ünïcødé';
+    writePlan(repo, [{ id: 'h', brief: hostile, agent: agent(`brief-to=${dir}/argv.txt`, '{brief}', `env-to=${dir}/env.json`, 'write=x:x') }], { goal: 'goal with $(whoami) and `backticks`' });
+    const { state } = await runPlan(repo);
+    assert.equal(state.lanes[0]!.status, 'passed');
+    const briefFile = readText(state.lanes[0]!.attempts[0]!.briefFile);
+    assert.equal(readText(`${dir}/argv.txt`), briefFile, '{brief} is the whole brief as one argument');
+    assert.ok(briefFile.includes(hostile), 'the lane brief is in the brief text verbatim');
+    assert.ok(briefFile.includes('goal with $(whoami) and `backticks`'));
+    const env = JSON.parse(readText(`${dir}/env.json`));
+    assert.equal(env.LANES_BRIEF, briefFile);
+    assert.equal(env.LANES_LANE, 'h');
+    assert.equal(env.LANES_RUN, state.runId);
+    assert.equal(env.LANES_BRIEF_FILE, state.lanes[0]!.attempts[0]!.briefFile);
+    assert.ok(env.LANES_MEMORY_DIR.startsWith(await commonDir(repo.dir)), 'the shared memory lives outside every worktree');
+    assert.match(env.LANES_PORT_BASE, /^\d+$/);
+    assert.equal(env.GIT_DIR, undefined, 'agents never inherit GIT_DIR');
+    assert.equal(existsSync('/tmp/lanes-pwned'), false);
+  });
+
+  it('gives every lane its own port range and worktree outside the checkout', async () => {
+    const repo = newRepo();
+    const dir = tempDir();
+    writePlan(repo, ['a', 'b', 'c'].map((id) => ({ id, agent: agent(`env-to=${dir}/${id}.json`, 'write=x:x') })));
+    const { state } = await runPlan(repo);
+    const bases = ['a', 'b', 'c'].map((id) => Number(JSON.parse(readText(`${dir}/${id}.json`)).LANES_PORT_BASE));
+    assert.equal(new Set(bases).size, 3);
+    for (const l of state.lanes) assert.ok(!l.worktree.startsWith(repo.dir + path.sep), l.worktree);
+  });
+
+  it('flags an agent that writes into the main checkout', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'rogue', agent: agent('escape=stray.txt', 'write=x:x') }]);
+    const { state, events } = await runPlan(repo);
+    const w = state.lanes[0]!.warnings.find((x) => x.includes('stray.txt'));
+    assert.ok(w, JSON.stringify(state.lanes[0]!.warnings));
+    assert.match(w!, /WARNING: the main checkout changed: stray\.txt while lane rogue ran/);
+    assert.ok(events.some((e) => e.type === 'warning' && e.lane === 'rogue'));
+  });
+
+  it('leaves .git/config and hooks unchanged and worktrees locked while in use', async () => {
+    const repo = newRepo();
+    const config = readFileSync(path.join(repo.dir, '.git/config'), 'utf8');
+    const hooks = readdirSync(path.join(repo.dir, '.git/hooks')).sort();
+    let lockedDuring = false;
+    writePlan(repo, [{ id: 'a', agent: agent('sleep=300', 'write=x:x') }]);
+    await runPlan(repo, {}, (o) => {
+      o.onEvent((e) => {
+        if (e.type === 'lane-status' && e.status === 'running' && e.reason?.startsWith('attempt')) {
+          void listWorktrees(repo.dir).then((ws) => (lockedDuring = ws.some((w) => w.branch?.endsWith('/a') && w.locked)));
+        }
+      });
+    });
+    await waitFor(() => lockedDuring, 3000, 'the lock check');
+    assert.equal(readFileSync(path.join(repo.dir, '.git/config'), 'utf8'), config);
+    assert.deepEqual(readdirSync(path.join(repo.dir, '.git/hooks')).sort(), hooks);
+  });
+
+  it('rejects invalid plans and hostile ids before anything reaches git or the file system', async () => {
+    const repo = newRepo();
+    const before = repo.git('for-each-ref');
+    for (const id of ['../../escape', '-rf', 'a b', 'x.lock', 'a@{1}']) {
+      writePlan(repo, [{ id, agent: agent('write=x:x') }], {}, false);
+      await assert.rejects(Orchestrator.prepare({ cwd: repo.dir, worktreeRoot: tempDir() }), (e: unknown) => e instanceof RunError && e.reason === 'invalidPlan' && /not a safe lane id/.test(e.message));
+    }
+    assert.equal(repo.git('for-each-ref'), before);
+    assert.equal(repo.git('worktree', 'list').split('\n').length, 1);
+    assert.equal(existsSync(path.join(await commonDir(repo.dir), 'lanes')), false);
+  });
+
+  it('creates 12 worktrees at once with no failures and no leftovers', async () => {
+    const repo = newRepo();
+    for (let i = 0; i < 200; i++) repo.write(`files/f${i}.txt`, `file ${i}\n`);
+    const base = repo.commitAll('many files');
+    const common = await commonDir(repo.dir);
+    const root = tempDir();
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        ensureWorktree({ repo: repo.dir, commonDir: common, branch: `lanes/t/l${i}`, dir: path.join(root, `l${i}`), startPoint: base, lockReason: 'test' }),
+      ),
+    );
+    assert.ok(results.every((r) => r.created && r.head === base));
+    const wts = await listWorktrees(repo.dir);
+    assert.equal(wts.length, 13);
+    assert.ok(wts.slice(1).every((w) => w.locked));
+    for (let i = 0; i < 12; i++) assert.equal(repo.git('-C', path.join(root, `l${i}`), 'status', '--porcelain'), '', `worktree ${i} is clean and complete`);
+    assert.equal(readdirSync(path.join(repo.dir, '.git')).filter((f) => f.endsWith('.lock')).length, 0);
+    assert.doesNotMatch(readFileSync(path.join(repo.dir, '.git/config'), 'utf8'), /\[branch/, 'no upstream config written');
+    // Idempotent: again, and a branch whose worktree is missing is picked up.
+    const again = await ensureWorktree({ repo: repo.dir, commonDir: common, branch: 'lanes/t/l0', dir: path.join(root, 'l0'), startPoint: base, lockReason: 'test' });
+    assert.equal(again.created, false);
+    repo.git('branch', 'lanes/t/orphan', base);
+    const picked = await ensureWorktree({ repo: repo.dir, commonDir: common, branch: 'lanes/t/orphan', dir: path.join(root, 'orphan'), startPoint: base, lockReason: 'test' });
+    assert.equal(picked.created, true);
+    assert.equal(picked.reusedBranch, true);
+  });
+
+  it('persists state under the git common dir, atomically', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=x:x') }]);
+    const { state, o } = await runPlan(repo);
+    const p = runPaths(o.commonDir, state.runId);
+    const disk = await readState(o.commonDir, state.runId);
+    assert.equal(disk.lanes[0]!.status, 'passed');
+    assert.equal(disk.stateVersion, 1);
+    assert.ok(p.state.startsWith(path.join(repo.dir, '.git', 'lanes')));
+    assert.deepEqual(readdirSync(p.dir).filter((f) => f.endsWith('.tmp')), []);
+    assert.match(readText(path.join(p.logs, 'a.log')), /agent a done/);
+  });
+});
