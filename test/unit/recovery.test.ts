@@ -76,7 +76,11 @@ describe('recovery and cleanup', function () {
     state.lanes[0]!.process = { pid: other.pid!, argv: ['node', 'agent.js'], startedAt: new Date().toISOString() };
     writeFileSync(runPaths(o.commonDir, state.runId).state, JSON.stringify(state));
     const truth = await inspectRun(o.commonDir, state.runId);
-    assert.equal(truth.lanes[0]!.process, 'reused');
+    assert.equal(truth.lanes[0]!.process, 'reused', 'the command line differs');
+    state.lanes[0]!.process.startTime = '1';
+    state.lanes[0]!.process.argv = ['sleep', '30'];
+    writeFileSync(runPaths(o.commonDir, state.runId).state, JSON.stringify(state));
+    assert.equal((await inspectRun(o.commonDir, state.runId)).lanes[0]!.process, 'reused', 'same command line, but it started at another time');
     await cleanRuns({ repo: repo.dir, commonDir: o.commonDir });
     assert.ok(alive(other.pid!), 'an unrelated process is never killed');
     other.kill();

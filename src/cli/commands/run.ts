@@ -324,7 +324,8 @@ export const demoCommand: Command = {
         const stat = await gitOut(['diff', '--stat', '--stat-width=70', l.base, l.head], { cwd: repo, readOnly: true });
         io.out(`  ${s.bold(l.id)} on ${l.branch}${FINAL_STATUSES.has(l.status) ? ` (${l.status})` : ''}\n${stat.split('\n').map((x) => `    ${x}`).join('\n')}\n`);
       }
-      io.out(`\nLook around: cd ${repo} && lanes status   (worktrees in ${path.join(base, 'worktrees')})\n`);
+      const self = process.argv[1] && /cli\.(js|ts)$/.test(process.argv[1]) ? `node ${process.argv[1]}` : 'lanes';
+      io.out(`\nLook around: cd ${repo} && ${self} status   (worktrees in ${path.join(base, 'worktrees')}; remove the folder ${base} when done)\n`);
     }
     return code;
   },

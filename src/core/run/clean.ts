@@ -82,7 +82,7 @@ export async function cleanRuns(o: CleanOptions): Promise<CleanAction[]> {
     for (const l of state.lanes) {
       // Stop an agent still running in this worktree before anything is removed.
       if (l.process) {
-        const found = await stopRecorded(l.process.pid, l.process.argv);
+        const found = await stopRecorded(l.process.pid, l.process.argv, l.process.startTime);
         if (found === 'ours') actions.push({ runId, lane: l.id, action: 'removed', detail: `stopped its agent (pid ${l.process.pid})` });
         l.process = undefined;
       }

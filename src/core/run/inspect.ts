@@ -23,11 +23,11 @@ export interface RunTruth {
 
 export function inspectState(state: RunState): RunTruth {
   let orchestrator: RunTruth['orchestrator'] = 'none';
-  if (state.orchestrator) orchestrator = matchProcess(state.orchestrator.pid, state.orchestrator.argv) === 'ours' ? 'alive' : 'dead';
+  if (state.orchestrator) orchestrator = matchProcess(state.orchestrator.pid, state.orchestrator.argv, state.orchestrator.startTime) === 'ours' ? 'alive' : 'dead';
   const status = state.status === 'running' && orchestrator !== 'alive' ? 'interrupted' : state.status;
   const lanes = state.lanes.map((l) => {
     if (!ACTIVE_STATUSES.has(l.status) || !l.process) return { id: l.id };
-    const m = matchProcess(l.process.pid, l.process.argv);
+    const m = matchProcess(l.process.pid, l.process.argv, l.process.startTime);
     return { id: l.id, process: m === 'dead' && isGroupAlive(l.process.pid) ? ('orphans' as const) : m };
   });
   return { state, status, orchestrator, lanes };

@@ -16,7 +16,8 @@ export type LaneStatus = (typeof LANE_STATUSES)[number];
 export const FINAL_STATUSES: ReadonlySet<LaneStatus> = new Set(['passed', 'failed', 'timed-out', 'cancelled', 'skipped']);
 export const ACTIVE_STATUSES: ReadonlySet<LaneStatus> = new Set(['running', 'verifying']);
 
-const ProcessRecord = z.object({ pid: z.number(), argv: z.array(z.string()), startedAt: z.string() });
+/** A process we started: the PID, what we ran, and its start time (identity against PID reuse). */
+const ProcessRecord = z.object({ pid: z.number(), argv: z.array(z.string()), startTime: z.string().optional(), startedAt: z.string() });
 export type ProcessRecord = z.infer<typeof ProcessRecord>;
 
 const VerifyResult = z.object({

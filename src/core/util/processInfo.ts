@@ -26,12 +26,34 @@ export function isAlive(pid: number): boolean {
 
 export type ProcessMatch = 'ours' | 'dead' | 'reused';
 
-/** Is `pid` still the process we started with `argv`? */
-export function matchProcess(pid: number, argv: readonly string[]): ProcessMatch {
+/**
+ * When the process started (clock ticks since boot, from /proc/<pid>/stat): with the PID it
+ * identifies one process for good, since a reused PID starts later.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Is `pid` still the process we started? With a recorded start time that decides (a program
+ * may exec another, changing its command line, and stay ours); otherwise the command line
+ * must equal the recorded one.
+ */
+export function matchProcess(pid: number, argv: readonly string[], startTime?: string): ProcessMatch {
   if (!isAlive(pid)) return 'dead';
-  const now = commandLineOf(pid);
-  if (!now) return process.platform === 'linux' ? 'dead' : 'reused';
-  return now.length === argv.length && now.every((a, i) => a === argv[i]) ? 'ours' : 'reused';
+  if (startTime !== undefined) {
+    const now = processStartTime(pid);
+    if (now !== undefined) return now === startTime ? 'ours' : 'reused';
+  }
+  const cmd = commandLineOf(pid);
+  if (!cmd) return process.platform === 'linux' ? 'dead' : 'reused';
+  return cmd.length === argv.length && cmd.every((a, i) => a === argv[i]) ? 'ours' : 'reused';
 }
 
 /**
@@ -39,8 +61,8 @@ export function matchProcess(pid: number, argv: readonly string[]): ProcessMatch
  * A group whose leader died but whose children live on is ours too: Linux does not hand out a
  * PID that is still in use as a process group id.
  */
-export async function stopRecorded(pid: number, argv: readonly string[], graceMs = 2000): Promise<ProcessMatch> {
-  const m = matchProcess(pid, argv);
+export async function stopRecorded(pid: number, argv: readonly string[], startTime?: string, graceMs = 2000): Promise<ProcessMatch> {
+  const m = matchProcess(pid, argv, startTime);
   if (m === 'reused') return m;
   if (m === 'dead' && !isGroupAlive(pid)) return m;
   killTree(pid, 'SIGTERM');

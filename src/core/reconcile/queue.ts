@@ -1,0 +1,269 @@
+/**
+ * The gated merge queue. Passed lanes are merged one by one onto an integration branch, in
+ * dependency order then plan order, with merge-tree + commit-tree (nothing in the user's folder
+ * is checked out). A lane that conflicts with what is already integrated is held back with the
+ * files; the rest go on. Then the plan's integration `verify` runs on the result, in a worktree
+ * of the queue's own. When it fails, the queue bisects over the merge order to find the lane
+ * whose merge broke it, takes that lane out (with the lanes built on it), keeps the others, and
+ * can send the breaking lane back to its agent with the failure; it loops until the integration
+ * passes or nothing more can be merged.
+ */
+import * as path from 'node:path';
+import { commandArgv, describeCommand } from '../agents/resolve';
+import { git, gitOut } from '../git/git';
+import { isAncestor, trialMerge } from '../git/merge';
+import { ensureWorktree } from '../git/worktrees';
+import { LaneGraph } from '../plan/graph';
+import type { Plan } from '../plan/schema';
+import { cleanEnv, describeExit, run } from '../util/proc';
+import type { LaneState, RunState } from '../run/state';
+
+export interface MergeStep {
+  lane: string;
+  /** The integration commit after this lane was merged. */
+  commit: string;
+}
+
+export interface HeldLane {
+  lane: string;
+  reason: string;
+  files?: string[];
+}
+
+export interface IntegrationVerify {
+  command: string;
+  commit: string;
+  passed: boolean;
+  exit: string;
+  outputTail: string;
+  durationMs: number;
+}
+
+export interface QueueRound {
+  merged: string[];
+  held: HeldLane[];
+  head: string;
+  verify?: IntegrationVerify;
+  /** The lane whose merge broke the integration check, found by bisecting the merge order. */
+  culprit?: { lane: string; verify: IntegrationVerify; probes: number };
+}
+
+export interface QueueResult {
+  branch: string;
+  head: string;
+  merged: string[];
+  held: HeldLane[];
+  verify?: IntegrationVerify;
+  rounds: QueueRound[];
+  /** Lanes sent back to their agents with the failure, and what came of it. */
+  sentBack: { lane: string; result: string }[];
+  passed: boolean;
+}
+
+export interface QueueOptions {
+  repo: string;
+  commonDir: string;
+  state: RunState;
+  plan: Plan;
+  /** Only these lanes (default: every passed lane). */
+  lanes?: string[];
+  signal?: AbortSignal;
+  identity?: NodeJS.ProcessEnv;
+  onProgress?: (message: string) => void;
+  /**
+   * Re-run a lane with feedback (failing output, integrated base). Resolves with the lane's new
+   * state; the queue takes it back when it passed again.
+   */
+  sendBack?: (lane: string, feedback: string) => Promise<LaneState>;
+}
+
+export function integrationBranch(runId: string): string {
+  return `lanes-integration/${runId}`;
+}
+
+const tail = (s: string, n: number) => (s.length > n ? '…' + s.slice(s.length - n) : s);
+
+export class MergeQueue {
+  private readonly graph: LaneGraph;
+  private worktree?: string;
+  private readonly verifyCache = new Map<string, IntegrationVerify>();
+
+  constructor(private readonly o: QueueOptions) {
+    this.graph = new LaneGraph(o.state.lanes.map((l) => ({ id: l.id, dependsOn: o.plan.lanes.find((p) => p.id === l.id)?.dependsOn })));
+  }
+
+  private lane(id: string): LaneState {
+    return this.o.state.lanes.find((l) => l.id === id)!;
+  }
+
+  /** Merge `ids` (in order) onto the run's base; conflicts and lanes built on held ones are held. */
+  async build(ids: readonly string[]): Promise<{ steps: MergeStep[]; held: HeldLane[]; head: string }> {
+    let cur = this.o.state.baseCommit;
+    const steps: MergeStep[] = [];
+    const held: HeldLane[] = [];
+    for (const id of ids) {
+      const l = this.lane(id);
+      const blocked = this.graph.dependenciesOf(id).find((d) => held.some((h) => h.lane === d) || !ids.includes(d));
+      if (blocked) {
+        held.push({ lane: id, reason: `depends on ${blocked}, which is not integrated` });
+        continue;
+      }
+      if (await isAncestor(this.o.repo, l.head!, cur)) {
+        steps.push({ lane: id, commit: cur });
+        continue;
+      }
+      const m = await trialMerge(this.o.repo, cur, l.head!, this.o.signal);
+      if (!m.clean) {
+        held.push({ lane: id, reason: `conflicts with the lanes merged before it in ${m.conflicts.join(', ')}`, files: m.conflicts });
+        continue;
+      }
+      const role = this.o.plan.lanes.find((p) => p.id === id)?.role ?? 'implement';
+      const message = `lanes: integrate ${id}\n\nLanes-Merged-Lane: ${id}\nLanes-Role: ${role}\nLanes-Run: ${this.o.state.runId}\nLanes-Lane-Head: ${l.head}\n`;
+      cur = await gitOut(['commit-tree', m.tree, '-p', cur, '-p', l.head!, '-F', '-'], { cwd: this.o.repo, input: message, env: this.o.identity });
+      steps.push({ lane: id, commit: cur });
+    }
+    return { steps, held, head: cur };
+  }
+
+  private async ensureIntegrationWorktree(at: string): Promise<string> {
+    if (!this.worktree) {
+      const dir = path.join(this.o.state.worktreeRoot, this.o.state.runId, '.integration');
+      await ensureWorktree({
+        repo: this.o.repo,
+        commonDir: this.o.commonDir,
+        branch: integrationBranch(this.o.state.runId),
+        dir,
+        startPoint: at,
+        lockReason: `agent lanes merge queue ${this.o.state.runId}`,
+      });
+      this.worktree = dir;
+    }
+    // The integration worktree belongs to the queue alone: moving it is safe.
+    await git(['checkout', '--quiet', '--force', '-B', integrationBranch(this.o.state.runId), at], { cwd: this.worktree, lockRetries: 6 });
+    return this.worktree;
+  }
+
+  async verifyAt(commit: string): Promise<IntegrationVerify> {
+    const cached = this.verifyCache.get(commit);
+    if (cached) return cached;
+    const cmd = this.o.plan.verify!;
+    const dir = await this.ensureIntegrationWorktree(commit);
+    this.o.onProgress?.(`verify ${describeCommand(cmd)} at ${commit.slice(0, 10)}`);
+    const r = await run(commandArgv(cmd), { cwd: dir, env: cleanEnv({ LANES_RUN: this.o.state.runId, LANES_INTEGRATION: '1' }), signal: this.o.signal });
+    const v: IntegrationVerify = {
+      command: describeCommand(cmd),
+      commit,
+      passed: r.code === 0 && !r.timedOut && !r.cancelled,
+      exit: describeExit(r),
+      outputTail: tail(r.stdout + r.stderr, 4000),
+      durationMs: r.durationMs,
+    };
+    this.verifyCache.set(commit, v);
+    return v;
+  }
+
+  /**
+   * The first merge step whose result fails verify (the result after every step fails; the
+   * base is checked only when the first step is the suspect). Binary search, like a merge queue.
+   */
+  async bisect(steps: MergeStep[]): Promise<{ index: number; verify: IntegrationVerify; probes: number } | undefined> {
+    let lo = 0; // steps[lo-1] known good (or the base when lo = 0)
+    let hi = steps.length - 1; // steps[hi] known bad
+    let probes = 0;
+    let badVerify = this.verifyCache.get(steps[hi]!.commit)!;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      probes++;
+      const v = await this.verifyAt(steps[mid]!.commit);
+      if (v.passed) lo = mid + 1;
+      else {
+        hi = mid;
+        badVerify = v;
+      }
+    }
+    if (hi === 0) {
+      probes++;
+      const baseV = await this.verifyAt(this.o.state.baseCommit);
+      if (!baseV.passed) return undefined; // broken before any lane
+    }
+    return { index: hi, verify: badVerify, probes };
+  }
+
+  async run(): Promise<QueueResult> {
+    const passed = this.o.state.lanes.filter((l) => l.status === 'passed' && l.head);
+    const wanted = this.o.lanes?.length ? new Set(this.o.lanes) : undefined;
+    const order = this.graph.topologicalOrder().filter((id) => passed.some((l) => l.id === id) && (!wanted || wanted.has(id)));
+    const heldAlways: HeldLane[] = this.o.state.lanes
+      .filter((l) => (!wanted || wanted.has(l.id)) && !passed.includes(l))
+      .map((l) => ({ lane: l.id, reason: `did not pass (${l.status}${l.reason ? `: ${l.reason.split('\n')[0]}` : ''})` }));
+    let candidates = [...order];
+    const removed: HeldLane[] = [];
+    const rounds: QueueRound[] = [];
+    const sentBack: QueueResult['sentBack'] = [];
+    const sendBacks = new Map<string, number>();
+    for (;;) {
+      const { steps, held, head } = await this.build(candidates);
+      const round: QueueRound = { merged: steps.map((s) => s.lane), held, head };
+      rounds.push(round);
+      this.o.onProgress?.(`merged ${round.merged.join(', ') || 'nothing'}${held.length ? `; held back ${held.map((h) => h.lane).join(', ')}` : ''}`);
+      if (!this.o.plan.verify || steps.length === 0) {
+        return this.finish(head, steps, [...heldAlways, ...removed, ...held], round, rounds, sentBack);
+      }
+      round.verify = await this.verifyAt(head);
+      if (round.verify.passed) return this.finish(head, steps, [...heldAlways, ...removed, ...held], round, rounds, sentBack);
+      const found = await this.bisect(steps);
+      if (!found) {
+        removed.push(...steps.map((s) => ({ lane: s.lane, reason: `not integrated: the integration check fails on the base itself (${round.verify!.exit})` })));
+        return this.finish(this.o.state.baseCommit, [], [...heldAlways, ...removed, ...held], round, rounds, sentBack);
+      }
+      const culprit = steps[found.index]!.lane;
+      round.culprit = { lane: culprit, verify: found.verify, probes: found.probes };
+      this.o.onProgress?.(`the merge of ${culprit} breaks ${found.verify.command} (found in ${found.probes} probe(s))`);
+      const dependents = [...this.graph.descendants(culprit)].filter((d) => candidates.includes(d));
+      candidates = candidates.filter((c) => c !== culprit && !dependents.includes(c));
+      const good = found.index > 0 ? steps[found.index - 1]!.commit : this.o.state.baseCommit;
+      const used = sendBacks.get(culprit) ?? 0;
+      const retries = this.o.plan.lanes.find((p) => p.id === culprit)?.retries ?? this.o.plan.defaults?.retries ?? 0;
+      if (this.o.sendBack && used < retries) {
+        sendBacks.set(culprit, used + 1);
+        const feedback = [
+          `The merge queue integrated your lane with the others, and the integration check \`${found.verify.command}\` failed (${found.verify.exit}) once your work was merged.`,
+          `The integrated work before yours passed at commit ${good} (run \`git log ${this.o.state.baseCommit}..${good}\` to see it; \`git merge ${good}\` brings it into your worktree).`,
+          '',
+          'Output of the failing check:',
+          '```',
+          found.verify.outputTail,
+          '```',
+        ].join('\n');
+        this.o.onProgress?.(`sending ${culprit} back to its agent with the failure`);
+        const after = await this.o.sendBack(culprit, feedback);
+        sentBack.push({ lane: culprit, result: after.status });
+        if (after.status === 'passed') {
+          Object.assign(this.lane(culprit), after);
+          candidates = this.graph.topologicalOrder().filter((id) => id === culprit || candidates.includes(id));
+          continue;
+        }
+      }
+      removed.push({ lane: culprit, reason: `its merge breaks the integration check ${found.verify.command} (${found.verify.exit})` });
+      for (const d of dependents) removed.push({ lane: d, reason: `built on ${culprit}, whose merge breaks the integration check` });
+    }
+  }
+
+  private async finish(head: string, steps: MergeStep[], held: HeldLane[], round: QueueRound, rounds: QueueRound[], sentBack: QueueResult['sentBack']): Promise<QueueResult> {
+    const branch = integrationBranch(this.o.state.runId);
+    await git(['update-ref', `refs/heads/${branch}`, head], { cwd: this.o.repo, lockRetries: 6 });
+    if (this.worktree) await git(['checkout', '--quiet', '--force', branch], { cwd: this.worktree, lockRetries: 6 }).catch(() => undefined);
+    const seen = new Set<string>();
+    const uniqueHeld = held.filter((h) => !seen.has(h.lane) && seen.add(h.lane));
+    return {
+      branch,
+      head,
+      merged: steps.map((s) => s.lane),
+      held: uniqueHeld,
+      verify: round.verify,
+      rounds,
+      sentBack,
+      passed: (round.verify?.passed ?? true) && steps.length > 0,
+    };
+  }
+}

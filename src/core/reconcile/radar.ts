@@ -1,0 +1,90 @@
+/**
+ * Conflict radar: before anything is merged, trial-merge every pair of lane heads with
+ * `git merge-tree --write-tree` (no working tree or index touched; its exit status decides).
+ * Reports pairs that conflict, with the files, and "hot spots": files both lanes changed that
+ * merge cleanly but deserve a look.
+ *
+ * Pairs whose lanes started from the same base and changed disjoint paths (no shared path and
+ * no file/folder prefix between them) cannot conflict, so they are not trial-merged; every
+ * other pair is.
+ */
+import { isAncestor, trialMerge } from '../git/merge';
+import { changedFiles, FileChange, touchedPaths } from './diff';
+
+export interface RadarLane {
+  id: string;
+  base: string;
+  head: string;
+}
+
+export interface PairResult {
+  a: string;
+  b: string;
+  /** conflict: the trial merge failed; hotspot: both changed the same files, merged cleanly. */
+  kind: 'conflict' | 'hotspot';
+  files: string[];
+}
+
+export interface RadarResult {
+  pairs: PairResult[];
+  /** Pairs that were trial-merged (the rest were disjoint or in one line of descent). */
+  merged: number;
+  checked: number;
+  changes: Record<string, FileChange[]>;
+}
+
+/** Paths overlap when equal, or when one is a folder that contains the other. */
+function overlapping(a: readonly string[], b: readonly string[]): string[] {
+  const setB = new Set(b);
+  const out = new Set<string>();
+  for (const p of a) if (setB.has(p)) out.add(p);
+  const prefixes = (paths: readonly string[]) => {
+    const s = new Set<string>();
+    for (const p of paths) {
+      const parts = p.split('/');
+      for (let i = 1; i < parts.length; i++) s.add(parts.slice(0, i).join('/'));
+    }
+    return s;
+  };
+  const pa = prefixes(a);
+  const pb = prefixes(b);
+  for (const p of b) if (pa.has(p)) out.add(p);
+  for (const p of a) if (pb.has(p)) out.add(p);
+  return [...out].sort();
+}
+
+async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+export async function conflictRadar(repo: string, lanes: readonly RadarLane[], opts: { concurrency?: number; signal?: AbortSignal } = {}): Promise<RadarResult> {
+  const changes: Record<string, FileChange[]> = {};
+  await pool([...lanes], opts.concurrency ?? 4, async (l) => {
+    changes[l.id] = l.head === l.base ? [] : await changedFiles(repo, l.base, l.head);
+  });
+  const touched = Object.fromEntries(lanes.map((l) => [l.id, touchedPaths(changes[l.id]!)]));
+  const pairs: [RadarLane, RadarLane][] = [];
+  for (let i = 0; i < lanes.length; i++) for (let j = i + 1; j < lanes.length; j++) pairs.push([lanes[i]!, lanes[j]!]);
+  const results: (PairResult | undefined)[] = new Array(pairs.length);
+  let merged = 0;
+  await pool(
+    pairs.map((p, k) => [p, k] as const),
+    opts.concurrency ?? 4,
+    async ([[a, b], k]) => {
+      if (a.head === a.base || b.head === b.base) return;
+      const shared = overlapping(touched[a.id]!, touched[b.id]!);
+      if (a.base === b.base && shared.length === 0) return;
+      if ((await isAncestor(repo, a.head, b.head)) || (await isAncestor(repo, b.head, a.head))) return; // one builds on the other
+      merged++;
+      const m = await trialMerge(repo, a.head, b.head, opts.signal);
+      if (!m.clean) results[k] = { a: a.id, b: b.id, kind: 'conflict', files: m.conflicts };
+      else if (shared.length) results[k] = { a: a.id, b: b.id, kind: 'hotspot', files: shared };
+    },
+  );
+  return { pairs: results.filter((r): r is PairResult => r !== undefined), merged, checked: pairs.length, changes };
+}

@@ -1,0 +1,171 @@
+import * as assert from 'node:assert/strict';
+import { changedFiles, hunks } from '../../src/core/reconcile/diff';
+import { MergeQueue } from '../../src/core/reconcile/queue';
+import { conflictRadar } from '../../src/core/reconcile/radar';
+import { validatePlanText } from '../../src/core/plan/validate';
+import { agent, newRepo, runPlan, writePlan } from '../helpers/engine';
+
+function radarLanes(state: Awaited<ReturnType<typeof runPlan>>['state']) {
+  return state.lanes.filter((l) => l.head).map((l) => ({ id: l.id, base: l.base!, head: l.head! }));
+}
+
+describe('reconcile: what each lane did, the conflict radar and the merge queue', function () {
+  this.timeout(60000);
+
+  it('lists each lane\'s files, line counts and hunks from git, with renames and binary files', async () => {
+    const repo = newRepo();
+    repo.write('old.txt', 'one\ntwo\nthree\nfour\nfive\n');
+    repo.write('gone.txt', 'bye\n');
+    const base = repo.commitAll('files');
+    repo.git('mv', 'old.txt', 'new.txt');
+    repo.write('new.txt', 'one\ntwo\nthree\nfour\nfive\nsix\n');
+    repo.git('rm', '-q', 'gone.txt');
+    repo.write('img.bin', '\u0000\u0001\u0002binary');
+    repo.write('src/a.ts', 'export const a = 2;\n');
+    const head = repo.commitAll('changes');
+    const files = await changedFiles(repo.dir, base, head);
+    const by = Object.fromEntries(files.map((f) => [f.path, f]));
+    assert.deepEqual(by['new.txt'], { path: 'new.txt', oldPath: 'old.txt', kind: 'renamed', added: 1, removed: 0, binary: false });
+    assert.equal(by['gone.txt']!.kind, 'deleted');
+    assert.equal(by['img.bin']!.binary, true);
+    assert.equal(by['img.bin']!.added, undefined);
+    assert.deepEqual([by['src/a.ts']!.kind, by['src/a.ts']!.added, by['src/a.ts']!.removed], ['modified', 1, 1]);
+    const h = await hunks(repo.dir, base, head, ['src/a.ts'], 0);
+    assert.deepEqual(h.map((x) => [x.path, x.oldStart, x.oldLines, x.newStart, x.newLines, x.lines]), [['src/a.ts', 1, 1, 1, 1, ['-export const a = 1;', '+export const a = 2;']]]);
+  });
+
+  it('the radar reports conflicting pairs with files, and clean hot spots, before anything is merged', async () => {
+    const repo = newRepo();
+    repo.write('shared.txt', Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n') + '\n');
+    repo.commitAll('shared');
+    writePlan(repo, [
+      { id: 'a', agent: agent('write=conflict.txt:from a', 'write=a.txt:a') },
+      { id: 'b', agent: agent('write=conflict.txt:from b') },
+      { id: 'c', agent: { command: ['sh', '-c', 'sed -i "s/line 1$/line one/" shared.txt'] } },
+      { id: 'd', agent: { command: ['sh', '-c', 'sed -i "s/line 28$/line twenty-eight/" shared.txt'] } },
+      { id: 'e', agent: agent('write=docs/e.md:e') },
+    ]);
+    const { state } = await runPlan(repo);
+    assert.ok(state.lanes.every((l) => l.status === 'passed'), JSON.stringify(state.lanes.map((l) => [l.id, l.status, l.reason])));
+    const before = repo.git('status', '--porcelain');
+    const r = await conflictRadar(repo.dir, radarLanes(state));
+    assert.deepEqual(r.pairs, [
+      { a: 'a', b: 'b', kind: 'conflict', files: ['conflict.txt'] },
+      { a: 'c', b: 'd', kind: 'hotspot', files: ['shared.txt'] },
+    ]);
+    assert.equal(r.checked, 10);
+    assert.equal(r.merged, 2, 'disjoint pairs are not trial-merged');
+    assert.equal(repo.git('status', '--porcelain'), before, 'no working tree touched');
+  });
+
+  it('detects a file/folder clash between lanes that change different paths', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'file', agent: agent('write=thing:a file') },
+      { id: 'folder', agent: agent('write=thing/inside.txt:a folder') },
+    ]);
+    const { state } = await runPlan(repo);
+    const r = await conflictRadar(repo.dir, radarLanes(state));
+    assert.equal(r.pairs.length, 1);
+    assert.equal(r.pairs[0]!.kind, 'conflict');
+  });
+
+  it('merges disjoint lanes in dependency order onto an integration branch, with trailers, touching nothing of the user\'s', async () => {
+    const repo = newRepo();
+    writePlan(
+      repo,
+      [
+        { id: 'docs', agent: agent('write=docs/x.md:x') },
+        { id: 'tests', dependsOn: ['impl'], agent: agent('write=test/t.txt:t') },
+        { id: 'impl', agent: agent('write=src/b.ts:b') },
+      ],
+      { verify: 'test -f src/b.ts && test -f docs/x.md && test -f test/t.txt' },
+    );
+    const { state, o } = await runPlan(repo);
+    const userHead = repo.git('rev-parse', 'HEAD');
+    const q = new MergeQueue({ repo: repo.dir, commonDir: o.commonDir, state, plan: o.plan });
+    const res = await q.run();
+    assert.equal(res.passed, true);
+    assert.deepEqual(res.merged, ['docs', 'impl', 'tests']);
+    assert.deepEqual(res.held, []);
+    assert.equal(res.verify!.passed, true);
+    assert.equal(repo.git('rev-parse', res.branch), res.head);
+    assert.match(repo.git('log', '-1', '--format=%B', res.head), /^Lanes-Merged-Lane: tests$/m);
+    assert.equal(repo.git('rev-parse', 'HEAD'), userHead, 'the user\'s HEAD did not move');
+    assert.equal(repo.git('status', '--porcelain'), '');
+  });
+
+  it('holds back a lane that conflicts with what is already integrated, and merges the rest', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'a', agent: agent('write=same.txt:from a') },
+      { id: 'b', agent: agent('write=same.txt:from b') },
+      { id: 'c', agent: agent('write=c.txt:c') },
+      { id: 'd', dependsOn: ['b'], agent: agent('write=d.txt:d') },
+    ]);
+    const { state, o } = await runPlan(repo);
+    const res = await new MergeQueue({ repo: repo.dir, commonDir: o.commonDir, state, plan: o.plan }).run();
+    assert.deepEqual(res.merged, ['a', 'c']);
+    assert.deepEqual(res.held, [
+      { lane: 'b', reason: 'conflicts with the lanes merged before it in same.txt', files: ['same.txt'] },
+      { lane: 'd', reason: 'depends on b, which is not integrated' },
+    ]);
+  });
+
+  it('finds the lane whose merge breaks the integration check by bisecting, keeps the others merged', async () => {
+    const repo = newRepo();
+    const ids = ['l1', 'l2', 'l3', 'bad', 'l5', 'l6'];
+    writePlan(
+      repo,
+      ids.map((id) => ({ id, agent: agent(id === 'bad' ? 'write=BROKEN:x' : `write=${id}.txt:${id}`) })),
+      { verify: 'echo checking; if [ -f BROKEN ]; then echo "integration broken by BROKEN" >&2; exit 1; fi', maxParallel: 6 },
+    );
+    const { state, o } = await runPlan(repo);
+    const res = await new MergeQueue({ repo: repo.dir, commonDir: o.commonDir, state, plan: o.plan }).run();
+    assert.equal(res.passed, true);
+    assert.deepEqual(res.merged, ['l1', 'l2', 'l3', 'l5', 'l6']);
+    assert.equal(res.held.length, 1);
+    assert.equal(res.held[0]!.lane, 'bad');
+    assert.match(res.held[0]!.reason, /breaks the integration check/);
+    const first = res.rounds[0]!;
+    assert.equal(first.culprit!.lane, 'bad');
+    assert.match(first.culprit!.verify.outputTail, /integration broken by BROKEN/);
+    assert.ok(first.culprit!.probes <= 3, `bisect used ${first.culprit!.probes} probes for 6 lanes`);
+    assert.equal(repo.git('cat-file', '-t', `${res.head}:l6.txt`), 'blob');
+    assert.throws(() => repo.git('cat-file', '-t', `${res.head}:BROKEN`));
+  });
+
+  it('sends the breaking lane back with the failure and takes it back when it passes', async () => {
+    const repo = newRepo();
+    writePlan(
+      repo,
+      [
+        { id: 'ok', agent: agent('write=ok.txt:ok') },
+        { id: 'fixme', retries: 1, agent: agent('write=BROKEN:x') },
+      ],
+      { verify: 'test ! -f BROKEN' },
+    );
+    const { state, o } = await runPlan(repo);
+    const feedbacks: string[] = [];
+    const res = await new MergeQueue({
+      repo: repo.dir,
+      commonDir: o.commonDir,
+      state,
+      plan: o.plan,
+      sendBack: async (lane, feedback) => {
+        feedbacks.push(feedback);
+        // The agent fixes its lane: the real engine re-run is exercised in the CLI test.
+        const l = state.lanes.find((x) => x.id === lane)!;
+        repo.git('-C', l.worktree, 'rm', '-q', 'BROKEN');
+        repo.git('-C', l.worktree, 'commit', '-q', '-m', 'fix');
+        return { ...l, head: repo.git('-C', l.worktree, 'rev-parse', 'HEAD'), status: 'passed' };
+      },
+    }).run();
+    assert.equal(feedbacks.length, 1);
+    assert.match(feedbacks[0]!, /integration check `test ! -f BROKEN` failed/);
+    assert.deepEqual(res.sentBack, [{ lane: 'fixme', result: 'passed' }]);
+    assert.equal(res.passed, true);
+    assert.deepEqual(res.merged, ['ok', 'fixme']);
+    assert.ok(validatePlanText(JSON.stringify(o.plan)).ok);
+  });
+});
