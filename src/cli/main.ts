@@ -1,5 +1,6 @@
 import { parseArgs, UsageError } from './args';
 import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand, CliFailure } from './commands/plan';
+import { reconcileCommand } from './commands/reconcile';
 import { cleanCommand, demoCommand, runCommand, statusCommand } from './commands/run';
 import { Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Io, style } from './context';
 
@@ -7,7 +8,7 @@ declare const __LANES_VERSION__: string | undefined;
 const VERSION = typeof __LANES_VERSION__ === 'string' ? __LANES_VERSION__ : 'dev';
 
 /** Every command, in the order `lanes --help` lists them. */
-export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, cleanCommand, demoCommand, templatesCommand, schemaCommand];
+export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, reconcileCommand, cleanCommand, demoCommand, templatesCommand, schemaCommand];
 
 function usageLine(c: Command): string {
   return `  ${c.name.padEnd(10)} ${c.summary}`;

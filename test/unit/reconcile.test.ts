@@ -154,7 +154,7 @@ describe('reconcile: what each lane did, the conflict radar and the merge queue'
       plan: o.plan,
       sendBack: async (lane, feedback) => {
         feedbacks.push(feedback);
-        // The agent fixes its lane: the real engine re-run is exercised in the CLI test.
+        // Stand-in for the agent fixing its lane; the real re-run through the engine is the CLI test below.
         const l = state.lanes.find((x) => x.id === lane)!;
         repo.git('-C', l.worktree, 'rm', '-q', 'BROKEN');
         repo.git('-C', l.worktree, 'commit', '-q', '-m', 'fix');
@@ -167,5 +167,44 @@ describe('reconcile: what each lane did, the conflict radar and the merge queue'
     assert.equal(res.passed, true);
     assert.deepEqual(res.merged, ['ok', 'fixme']);
     assert.ok(validatePlanText(JSON.stringify(o.plan)).ok);
+  });
+});
+
+describe('lanes reconcile (CLI)', function () {
+  this.timeout(60000);
+
+  it('runs radar and queue, re-runs the breaking lane through the engine with the failure, and writes the report', async () => {
+    const { lanes } = await import('../helpers/cli');
+    const { readState, runPaths } = await import('../../src/core/run/state');
+    const { commonDir } = await import('../../src/core/git/git');
+    const { readFileSync } = await import('node:fs');
+    const repo = newRepo();
+    writePlan(
+      repo,
+      [
+        { id: 'ok', agent: agent('write=ok.txt:ok') },
+        // Attempt 1 breaks the integration check; when sent back (attempt 2) it fixes it.
+        { id: 'fixme', retries: 1, agent: { command: ['sh', '-c', 'if [ "$LANES_ATTEMPT" = 1 ]; then echo broken > BROKEN; else rm -f BROKEN; echo fixed > fixed.txt; fi'] } },
+      ],
+      { verify: 'test ! -f BROKEN' },
+    );
+    const ran = await lanes(repo.dir, ['run', '--worktree-root', (await import('../helpers/repo')).tempDir()]);
+    assert.equal(ran.code, 0, ran.err + ran.out);
+    const r = await lanes(repo.dir, ['reconcile', '--json']);
+    assert.equal(r.code, 0, r.err + r.out);
+    const out = JSON.parse(r.out);
+    assert.deepEqual(out.queue.merged, ['ok', 'fixme']);
+    assert.deepEqual(out.queue.sentBack, [{ lane: 'fixme', result: 'passed' }]);
+    assert.equal(out.queue.rounds[0].culprit.lane, 'fixme');
+    const common = await commonDir(repo.dir);
+    const state = await readState(common, out.runId);
+    const fixme = state.lanes.find((l) => l.id === 'fixme')!;
+    assert.equal(fixme.attempts.length, 2);
+    assert.match(readFileSync(fixme.attempts[1]!.briefFile, 'utf8'), /## Feedback[\s\S]*integration check `test ! -f BROKEN` failed/);
+    const report = readFileSync(runPaths(common, out.runId).report, 'utf8');
+    assert.match(report, /## Merge queue/);
+    assert.match(report, /Bisect found that merging \*\*fixme\*\* breaks `test ! -f BROKEN`/);
+    assert.match(report, /sent \*\*fixme\*\* back to its agent with the failure: passed/);
+    assert.equal(repo.git('status', '--porcelain'), '', 'the user\'s checkout is untouched');
   });
 });

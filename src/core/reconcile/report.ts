@@ -1,0 +1,63 @@
+/** The run report: markdown a person reads after a run (also written to the run's folder). */
+import { speedup } from '../run/engine';
+import type { RunState } from '../run/state';
+import type { FileChange } from './diff';
+import type { QueueResult } from './queue';
+import type { RadarResult } from './radar';
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+function changeSummary(files: FileChange[] | undefined): string {
+  if (!files?.length) return '—';
+  const added = files.reduce((a, f) => a + (f.added ?? 0), 0);
+  const removed = files.reduce((a, f) => a + (f.removed ?? 0), 0);
+  return `${files.length} file${files.length === 1 ? '' : 's'} (+${added} −${removed})`;
+}
+
+export function runReport(state: RunState, goal: string, radar?: RadarResult, queue?: QueueResult): string {
+  const lines: string[] = [];
+  lines.push(`# Agent Lanes run ${state.runId}`, '');
+  lines.push(`Goal: ${goal.trim()}`, '');
+  lines.push(`Base ${state.baseCommit.slice(0, 10)}${state.baseRef ? ` (${state.baseRef})` : ''} · started ${state.startedAt}${state.endedAt ? ` · ended ${state.endedAt}` : ''}`, '');
+  const sp = speedup(state);
+  if (sp !== undefined) {
+    const busy = state.lanes.reduce((a, l) => a + l.busyMs, 0);
+    lines.push(`Wall time ${secs(state.wallMs!)}, lane time ${secs(busy)}: parallel speedup **${sp.toFixed(2)}×**.`, '');
+  }
+  lines.push('## Lanes', '', '| lane | status | attempts | time | verify | changes | branch |', '|---|---|---|---|---|---|---|');
+  for (const l of state.lanes) {
+    const v = l.attempts[l.attempts.length - 1]?.verify;
+    lines.push(
+      `| ${l.id} | ${l.status}${l.reason ? `: ${cell(l.reason.split('\n')[0]!).slice(0, 80)}` : ''} | ${l.attempts.length} | ${secs(l.busyMs)} | ${v ? `${v.passed ? 'passed' : 'failed'}: \`${cell(v.command)}\`` : '—'} | ${changeSummary(radar?.changes[l.id])} | \`${l.branch}\` |`,
+    );
+  }
+  lines.push('');
+  const warnings = state.lanes.flatMap((l) => l.warnings.map((w) => `- **${l.id}**: ${w.split('\n')[0]}`));
+  if (warnings.length || state.warnings.length) lines.push('## Warnings', '', ...state.warnings.map((w) => `- ${w}`), ...warnings, '');
+  if (radar) {
+    lines.push('## Conflict radar', '');
+    const conflicts = radar.pairs.filter((p) => p.kind === 'conflict');
+    const hot = radar.pairs.filter((p) => p.kind === 'hotspot');
+    if (!conflicts.length && !hot.length) lines.push(`No collisions among ${radar.checked} pairs of lanes.`, '');
+    for (const c of conflicts) lines.push(`- ✗ **${c.a}** and **${c.b}** conflict in ${c.files.map((f) => `\`${f}\``).join(', ')}`);
+    for (const h of hot) lines.push(`- ⚠ **${h.a}** and **${h.b}** both change ${h.files.map((f) => `\`${f}\``).join(', ')} (merges cleanly; worth a look)`);
+    if (conflicts.length || hot.length) lines.push('');
+  }
+  if (queue) {
+    lines.push('## Merge queue', '');
+    lines.push(`Integration branch \`${queue.branch}\` at ${queue.head.slice(0, 10)}: ${queue.passed ? '**passed**' : '**not passed**'}.`, '');
+    lines.push(`Merged: ${queue.merged.join(', ') || 'nothing'}.`, '');
+    for (const h of queue.held) lines.push(`- held back **${h.lane}**: ${h.reason}`);
+    if (queue.held.length) lines.push('');
+    if (queue.verify) lines.push(`Integration check \`${queue.verify.command}\`: ${queue.verify.passed ? 'passed' : `failed (${queue.verify.exit})`} in ${secs(queue.verify.durationMs)}.`, '');
+    for (const r of queue.rounds) {
+      if (r.culprit) {
+        lines.push(`Bisect found that merging **${r.culprit.lane}** breaks \`${r.culprit.verify.command}\` (${r.culprit.probes} probe(s)):`, '', '```', r.culprit.verify.outputTail, '```', '');
+      }
+    }
+    for (const s of queue.sentBack) lines.push(`- sent **${s.lane}** back to its agent with the failure: ${s.result}`);
+    if (queue.sentBack.length) lines.push('');
+  }
+  return lines.join('\n');
+}
