@@ -1,0 +1,345 @@
+/**
+ * Applying lane work to the user's own checkout, without ever losing anything:
+ *
+ *  1. Snapshot first: the user's working state (tracked and untracked files, through a private
+ *     index so nothing in the checkout changes) and the real index are saved as commits under
+ *     refs/lanes/apply/<id>/, and a journal records every step.
+ *  2. Three-way merge with the user's state as "ours" (merge-tree: nothing checked out). When
+ *     HEAD is still the run's base and the tree is clean this is the plain update.
+ *  3. Refuse, changing nothing, when a file the user has changed would also change (unless
+ *     conflict markers are asked for), when an untracked file would be overwritten, or when the
+ *     merge conflicts.
+ *  4. Write only the paths the lanes changed (git rm for deletions, git checkout <tree> -- paths
+ *     for the rest). Never reset --hard, clean or a forced checkout of the user's folder.
+ *
+ * `undoApply` puts those paths back exactly as the snapshot has them; a crash half-way is
+ * rolled back from the journal by `recoverApply`, which every entry point calls first.
+ */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { git, gitOut } from '../git/git';
+import { trialMerge } from '../git/merge';
+import { writeFileAtomic } from '../util/fsx';
+import { parseHunks } from './diff';
+
+export const APPLY_REF_PREFIX = 'refs/lanes/apply/';
+
+export type ApplyStep = 'snapshotted' | 'writing' | 'done' | 'rolled-back' | 'undone';
+
+export interface ApplyJournal {
+  version: 1;
+  id: string;
+  runId?: string;
+  step: ApplyStep;
+  startedAt: string;
+  head: string;
+  /** Commit holding the user's working state (tracked + untracked) before the apply. */
+  snapshot: string;
+  /** Commit whose tree is the user's index before the apply. */
+  indexSnapshot: string;
+  /** What was applied: the merged tree written into the checkout. */
+  tree?: string;
+  /** Every path the apply may change (and undo restores). */
+  paths: string[];
+  endedAt?: string;
+}
+
+export class ApplyRefused extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'dirtyOverlap' | 'untrackedCollision' | 'conflict' | 'unmergedIndex' | 'dirtyEditors' | 'nothingToApply',
+    readonly files: string[],
+  ) {
+    super(message);
+    this.name = 'ApplyRefused';
+  }
+}
+
+export interface ApplyOptions {
+  repo: string;
+  commonDir: string;
+  /** The commit the lanes started from (the run's base). */
+  base: string;
+  /** The commit to bring in (the integration head, or a target built for a selection). */
+  target: string;
+  runId?: string;
+  /** Only these paths (default: everything that differs between base and target). */
+  paths?: string[];
+  /** Merge files the user also changed, leaving conflict markers, instead of refusing. */
+  conflictMarkers?: boolean;
+  /** Paths open with unsaved changes in an editor: refused like dirty files. */
+  unsavedPaths?: string[];
+  identity?: NodeJS.ProcessEnv;
+  /** Test hook: throw right after this journal step is recorded (crash injection). */
+  crashAfter?: ApplyStep | 'deleted';
+}
+
+export interface ApplyResult {
+  id: string;
+  applied: string[];
+  deleted: string[];
+  conflicted: string[];
+  journal: ApplyJournal;
+  mode: 'clean-update' | 'three-way';
+}
+
+const ID = { GIT_AUTHOR_NAME: 'Agent Lanes', GIT_AUTHOR_EMAIL: 'lanes@agent-lanes.invalid', GIT_COMMITTER_NAME: 'Agent Lanes', GIT_COMMITTER_EMAIL: 'lanes@agent-lanes.invalid' };
+
+function applyDir(commonDir: string): string {
+  return path.join(commonDir, 'lanes', 'apply');
+}
+function journalFile(commonDir: string): string {
+  return path.join(applyDir(commonDir), 'journal.json');
+}
+
+async function writeJournal(commonDir: string, j: ApplyJournal): Promise<void> {
+  await fs.mkdir(applyDir(commonDir), { recursive: true });
+  await writeFileAtomic(journalFile(commonDir), JSON.stringify(j, null, 2) + '\n');
+  // Keep every journal too, so older applies can be inspected.
+  await writeFileAtomic(path.join(applyDir(commonDir), `${j.id}.json`), JSON.stringify(j, null, 2) + '\n');
+}
+
+export async function readJournal(commonDir: string): Promise<ApplyJournal | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(journalFile(commonDir), 'utf8')) as ApplyJournal;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The user's working state and index as two commits, without touching the checkout. */
+export async function snapshotCheckout(repo: string, message: string): Promise<{ head: string; snapshot: string; indexSnapshot: string }> {
+  const head = await gitOut(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: repo, readOnly: true });
+  let indexTree: string;
+  try {
+    indexTree = await gitOut(['write-tree'], { cwd: repo });
+  } catch {
+    throw new ApplyRefused('your index has unresolved merge conflicts; resolve them first', 'unmergedIndex', []);
+  }
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lanes-apply-'));
+  try {
+    const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
+    // Start from the real index so staged-but-deleted files and intent-to-add entries stay right.
+    await fs.copyFile(path.join(await gitOut(['rev-parse', '--absolute-git-dir'], { cwd: repo, readOnly: true }), 'index'), env.GIT_INDEX_FILE).catch(async () => {
+      await git(['read-tree', head], { cwd: repo, env });
+    });
+    await git(['add', '-A'], { cwd: repo, env });
+    const workTree = await gitOut(['write-tree'], { cwd: repo, env });
+    const snapshot = await gitOut(['commit-tree', workTree, '-p', head, '-F', '-'], { cwd: repo, input: `${message} (working tree)\n`, env: ID });
+    const indexSnapshot = await gitOut(['commit-tree', indexTree, '-p', head, '-F', '-'], { cwd: repo, input: `${message} (index)\n`, env: ID });
+    return { head, snapshot, indexSnapshot };
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function changedPaths(repo: string, from: string, to: string, limit?: string[]): Promise<string[]> {
+  const out = await gitOut(['diff', '--name-only', '-z', '--no-renames', from, to, '--', ...(limit ?? [])], { cwd: repo, readOnly: true });
+  return out.split('\0').filter(Boolean);
+}
+
+/** Whether `tree` holds a file (blob, symlink or submodule, not a folder) at `p`. */
+async function treeHas(repo: string, tree: string, p: string): Promise<boolean> {
+  const out = await gitOut(['ls-tree', '-z', tree, '--', p], { cwd: repo, readOnly: true });
+  return out.split('\0').some((e) => {
+    const [meta, name] = e.split('\t');
+    return name === p && meta!.split(' ')[1] !== 'tree';
+  });
+}
+
+/**
+ * A target commit holding only some of the integrated work: chosen files, and within a file,
+ * chosen hunks (numbered as `hunks(base, target, [file])` lists them).
+ */
+export async function selectionTarget(repo: string, base: string, integrated: string, select: { files?: string[]; hunks?: Record<string, number[]> }): Promise<string> {
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lanes-select-'));
+  const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
+  try {
+    await git(['read-tree', base], { cwd: repo, env });
+    const whole = (select.files ?? []).filter((f) => !select.hunks?.[f]);
+    if (whole.length) {
+      // Files taken whole: their entries (or absence) from the integrated tree.
+      for (const f of whole) {
+        const ls = await gitOut(['ls-tree', '-z', integrated, '--', f], { cwd: repo, readOnly: true });
+        const entry = ls.split('\0').find((e) => e.split('\t')[1] === f);
+        if (entry) {
+          const [meta] = entry.split('\t');
+          const [mode, , sha] = meta!.split(' ');
+          await git(['update-index', '--add', '--cacheinfo', `${mode},${sha},${f}`], { cwd: repo, env });
+        } else {
+          await git(['update-index', '--force-remove', '--', f], { cwd: repo, env });
+        }
+      }
+    }
+    for (const [file, wanted] of Object.entries(select.hunks ?? {})) {
+      const patch = await gitOut(['diff', '--no-color', '--no-ext-diff', '--no-renames', base, integrated, '--', file], { cwd: repo, readOnly: true });
+      const header = patch.slice(0, patch.indexOf('\n@@'));
+      const all = parseHunks(patch);
+      const keep = all.filter((_, i) => wanted.includes(i));
+      if (!keep.length) continue;
+      const body = keep.map((h) => `@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@${h.header ? ` ${h.header}` : ''}\n${h.lines.join('\n')}\n`).join('');
+      await git(['apply', '--cached', '--recount', '-'], { cwd: repo, env, input: `${header}\n${body}` });
+    }
+    const tree = await gitOut(['write-tree'], { cwd: repo, env });
+    return await gitOut(['commit-tree', tree, '-p', base, '-F', '-'], { cwd: repo, input: 'lanes: selection to apply\n', env: ID });
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Roll back or finish an apply that a crash interrupted. Call before any other lanes work. */
+export async function recoverApply(repo: string, commonDir: string): Promise<'none' | 'rolled-back'> {
+  const j = await readJournal(commonDir);
+  if (!j || j.step === 'done' || j.step === 'rolled-back' || j.step === 'undone') return 'none';
+  await restorePaths(repo, j);
+  j.step = 'rolled-back';
+  j.endedAt = new Date().toISOString();
+  await writeJournal(commonDir, j);
+  return 'rolled-back';
+}
+
+/** Put `j.paths` back exactly as the snapshot has them (working tree and index). */
+async function restorePaths(repo: string, j: ApplyJournal): Promise<void> {
+  const inSnapshot: string[] = [];
+  const notInSnapshot: string[] = [];
+  for (const p of j.paths) ((await treeHas(repo, j.snapshot, p)) ? inSnapshot : notInSnapshot).push(p);
+  // Paths the apply created: remove them (and their index entries), then empty parent folders.
+  for (const p of notInSnapshot) {
+    // Only a file the apply wrote goes; a folder there is the user's own (not written by us).
+    const st = await fs.lstat(path.join(repo, p)).catch(() => undefined);
+    if (st && !st.isDirectory()) await fs.rm(path.join(repo, p));
+    await git(['update-index', '--force-remove', '--', p], { cwd: repo, lockRetries: 8 });
+    let dir = path.dirname(p);
+    while (dir !== '.' && dir !== '') {
+      if (!(await fs.rmdir(path.join(repo, dir)).then(() => true, () => false))) break;
+      dir = path.dirname(dir);
+    }
+  }
+  if (inSnapshot.length) {
+    // A file may have become a folder (or the reverse): clear the way first.
+    for (const p of inSnapshot) {
+      const st = await fs.lstat(path.join(repo, p)).catch(() => undefined);
+      // Only an empty folder is removed; anything inside it stops the restore with an error.
+      if (st?.isDirectory()) await fs.rmdir(path.join(repo, p));
+    }
+    await git(['checkout', j.snapshot, '--', ...inSnapshot], { cwd: repo, lockRetries: 8 });
+  }
+  // Index entries back to what the user had staged.
+  for (const p of j.paths) {
+    if (await treeHas(repo, j.indexSnapshot, p)) {
+      const ls = await gitOut(['ls-tree', '-z', j.indexSnapshot, '--', p], { cwd: repo, readOnly: true });
+      const [meta] = ls.split('\0')[0]!.split('\t');
+      const [mode, , sha] = meta!.split(' ');
+      await git(['update-index', '--add', '--cacheinfo', `${mode},${sha},${p}`], { cwd: repo, lockRetries: 8 });
+    } else {
+      await git(['update-index', '--force-remove', '--', p], { cwd: repo, lockRetries: 8 });
+    }
+  }
+}
+
+export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
+  await recoverApply(o.repo, o.commonDir);
+  const lanePaths = await changedPaths(o.repo, o.base, o.target, o.paths);
+  if (!lanePaths.length) throw new ApplyRefused('nothing to apply: the lanes changed nothing here', 'nothingToApply', []);
+  const id = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${Math.floor(Math.random() * 0xffff).toString(16).padStart(4, '0')}`;
+  const snap = await snapshotCheckout(o.repo, `lanes: snapshot before apply ${id}`);
+  for (const [name, commit] of [['head', snap.head], ['worktree', snap.snapshot], ['index', snap.indexSnapshot]] as const) {
+    await git(['update-ref', `${APPLY_REF_PREFIX}${id}/${name}`, commit], { cwd: o.repo, lockRetries: 6 });
+  }
+  const userChanged = new Set([
+    ...(await changedPaths(o.repo, snap.head, snap.snapshot)), // uncommitted edits and untracked files
+    ...(await changedPaths(o.repo, snap.head, snap.indexSnapshot)), // staged
+    ...(o.unsavedPaths ?? []),
+  ]);
+  const untracked = new Set(
+    (await gitOut(['ls-files', '-z', '--others', '--exclude-standard'], { cwd: o.repo, readOnly: true })).split('\0').filter(Boolean),
+  );
+  const ignoredOrUntrackedHit: string[] = [];
+  for (const p of lanePaths) {
+    const abs = path.join(o.repo, p);
+    const tracked = (await gitOut(['ls-files', '-z', '--', p], { cwd: o.repo, readOnly: true })) !== '';
+    if (!tracked && (await fs.lstat(abs).then(() => true, () => false)) && (await treeHas(o.repo, o.target, p))) ignoredOrUntrackedHit.push(p);
+  }
+  const untrackedHits = lanePaths.filter((p) => untracked.has(p) || ignoredOrUntrackedHit.includes(p));
+  if (untrackedHits.length) {
+    throw new ApplyRefused(`untracked files in your checkout would be overwritten: ${untrackedHits.join(', ')}; move or commit them first`, 'untrackedCollision', untrackedHits);
+  }
+  const unsaved = lanePaths.filter((p) => o.unsavedPaths?.includes(p));
+  if (unsaved.length) throw new ApplyRefused(`files open with unsaved changes would change: ${unsaved.join(', ')}; save or close them first`, 'dirtyEditors', unsaved);
+  const overlap = lanePaths.filter((p) => userChanged.has(p));
+  if (overlap.length && !o.conflictMarkers) {
+    throw new ApplyRefused(`you have changed files the lanes also change: ${overlap.join(', ')}; commit or stash them, or apply with conflict markers`, 'dirtyOverlap', overlap);
+  }
+
+  // Three-way: base is found by git (the run's base when HEAD descends from it); ours is the
+  // user's working state; theirs the lanes' result.
+  const clean = snap.head === o.base && userChanged.size === 0;
+  const merge = await trialMerge(o.repo, snap.snapshot, o.target);
+  if (!merge.clean && !o.conflictMarkers) {
+    throw new ApplyRefused(`the lanes' work conflicts with your checkout in ${merge.conflicts.join(', ')}`, 'conflict', merge.conflicts);
+  }
+  const paths = [...new Set(lanePaths.concat(merge.conflicts))].filter((p) => !o.paths || o.paths.includes(p) || merge.conflicts.includes(p));
+  const journal: ApplyJournal = { version: 1, id, runId: o.runId, step: 'snapshotted', startedAt: new Date().toISOString(), ...snap, tree: merge.tree, paths };
+  await writeJournal(o.commonDir, journal);
+  if (o.crashAfter === 'snapshotted') throw new Error('injected crash after snapshotted');
+
+  journal.step = 'writing';
+  await writeJournal(o.commonDir, journal);
+  if (o.crashAfter === 'writing') throw new Error('injected crash after writing started');
+  const deleted: string[] = [];
+  const written: string[] = [];
+  for (const p of paths) ((await treeHas(o.repo, merge.tree, p)) ? written : deleted).push(p);
+  // Deletions first (deepest first), so a folder can become a file.
+  for (const p of [...deleted].sort((a, b) => b.length - a.length)) {
+    await fs.rm(path.join(o.repo, p), { force: true });
+    await git(['update-index', '--force-remove', '--', p], { cwd: o.repo, lockRetries: 8 });
+    let dir = path.dirname(p);
+    while (dir !== '.' && dir !== '' && (await fs.rmdir(path.join(o.repo, dir)).then(() => true, () => false))) dir = path.dirname(dir);
+  }
+  if (o.crashAfter === 'deleted') throw new Error('injected crash after deletions');
+  if (written.length) {
+    for (const p of written) {
+      // A folder that must become a file: only when everything in it was a lane deletion.
+      const st = await fs.lstat(path.join(o.repo, p)).catch(() => undefined);
+      if (st?.isDirectory()) await fs.rmdir(path.join(o.repo, p));
+    }
+    await git(['checkout', merge.tree, '--', ...written], { cwd: o.repo, lockRetries: 8 });
+  }
+  journal.step = 'done';
+  journal.endedAt = new Date().toISOString();
+  await writeJournal(o.commonDir, journal);
+  return { id, applied: written, deleted, conflicted: merge.conflicts, journal, mode: clean ? 'clean-update' : 'three-way' };
+}
+
+export class UndoRefused extends Error {
+  constructor(
+    message: string,
+    readonly files: string[],
+  ) {
+    super(message);
+    this.name = 'UndoRefused';
+  }
+}
+
+/**
+ * Undo the last apply: its paths go back to the snapshot, byte for byte. Paths edited since the
+ * apply are refused unless `force` (and even then the current state is snapshotted first).
+ */
+export async function undoApply(repo: string, commonDir: string, opts: { force?: boolean } = {}): Promise<{ id: string; restored: string[]; saved?: string }> {
+  await recoverApply(repo, commonDir);
+  const j = await readJournal(commonDir);
+  if (!j || j.step !== 'done') throw new UndoRefused('there is no apply to undo', []);
+  const now = await snapshotCheckout(repo, `lanes: snapshot before undo of ${j.id}`);
+  const editedSince = j.tree ? (await changedPaths(repo, j.tree, now.snapshot, j.paths)).filter((p) => j.paths.includes(p)) : [];
+  if (editedSince.length && !opts.force) {
+    throw new UndoRefused(`these files changed since the apply: ${editedSince.join(', ')}; use --force to undo anyway (their current state is saved first)`, editedSince);
+  }
+  const saved = `${APPLY_REF_PREFIX}${j.id}/before-undo`;
+  await git(['update-ref', saved, now.snapshot], { cwd: repo, lockRetries: 6 });
+  await restorePaths(repo, j);
+  j.step = 'undone';
+  j.endedAt = new Date().toISOString();
+  await writeJournal(commonDir, j);
+  return { id: j.id, restored: j.paths, saved };
+}
