@@ -1,6 +1,8 @@
+import { commonDir, repoRoot } from '../core/git/git';
+import { recoverApply } from '../core/reconcile/apply';
 import { parseArgs, UsageError } from './args';
 import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand, CliFailure } from './commands/plan';
-import { reconcileCommand } from './commands/reconcile';
+import { discardCommand, reconcileCommand, undoCommand } from './commands/reconcile';
 import { cleanCommand, demoCommand, runCommand, statusCommand } from './commands/run';
 import { Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Io, style } from './context';
 
@@ -8,7 +10,7 @@ declare const __LANES_VERSION__: string | undefined;
 const VERSION = typeof __LANES_VERSION__ === 'string' ? __LANES_VERSION__ : 'dev';
 
 /** Every command, in the order `lanes --help` lists them. */
-export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, reconcileCommand, cleanCommand, demoCommand, templatesCommand, schemaCommand];
+export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, reconcileCommand, undoCommand, discardCommand, cleanCommand, demoCommand, templatesCommand, schemaCommand];
 
 function usageLine(c: Command): string {
   return `  ${c.name.padEnd(10)} ${c.summary}`;
@@ -58,6 +60,16 @@ export function commandHelp(c: Command): string {
   ].join('\n');
 }
 
+async function recoverInterruptedApply(cwd: string): Promise<boolean> {
+  let root: string;
+  try {
+    root = await repoRoot(cwd);
+  } catch {
+    return false; // not in a repository: nothing to recover
+  }
+  return (await recoverApply(root, await commonDir(root))) === 'rolled-back';
+}
+
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
@@ -85,6 +97,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
   try {
     const args = parseArgs(rest, command.options);
+    // An apply that a crash interrupted is rolled back before anything else runs.
+    const recovered = await recoverInterruptedApply(io.cwd);
+    if (recovered) io.err(s.red(`lanes: an apply into your checkout was interrupted; it has been rolled back (snapshot refs under refs/lanes/apply/)\n`));
     return await command.run(args, io);
   } catch (e) {
     if (e instanceof UsageError) {

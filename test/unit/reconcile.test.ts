@@ -208,3 +208,92 @@ describe('lanes reconcile (CLI)', function () {
     assert.equal(repo.git('status', '--porcelain'), '', 'the user\'s checkout is untouched');
   });
 });
+
+describe('attribution', function () {
+  this.timeout(60000);
+
+  it('names the lane behind every line of the integrated result, including commits agents made themselves', async () => {
+    const { attributeLines } = await import('../../src/core/reconcile/attribution');
+    const repo = newRepo();
+    repo.write('shared.txt', Array.from({ length: 12 }, (_, i) => `line ${i + 1}`).join('\n') + '\n');
+    repo.commitAll('shared');
+    writePlan(repo, [
+      { id: 'top', agent: { command: ['sh', '-c', 'sed -i "s/^line 1$/line 1 by top/" shared.txt'] } },
+      { id: 'bottom', agent: { command: ['sh', '-c', 'sed -i "s/^line 12$/line 12 by bottom/" shared.txt && git add -A && git -c user.name=a -c user.email=a@x commit -qm self'] } },
+    ]);
+    const { state, o } = await runPlan(repo);
+    const res = await new MergeQueue({ repo: repo.dir, commonDir: o.commonDir, state, plan: o.plan }).run();
+    const ranges = await attributeLines(repo.dir, state, res.head, 'shared.txt', (id) => o.plan.lanes.find((l) => l.id === id)?.dependsOn ?? []);
+    assert.deepEqual(
+      ranges.map((r) => [r.lane, r.startLine, r.endLine]),
+      [
+        ['top', 1, 1],
+        [undefined, 2, 11],
+        ['bottom', 12, 12],
+      ],
+    );
+  });
+});
+
+describe('reconcile --apply, undo and discard (CLI)', function () {
+  this.timeout(60000);
+
+  it('applies the integrated result into a dirty checkout, keeps the user\'s edits, and undo restores it', async () => {
+    const { lanes } = await import('../helpers/cli');
+    const { tempDir } = await import('../helpers/repo');
+    const { readFileSync, writeFileSync, existsSync } = await import('node:fs');
+    const path = await import('node:path');
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=src/new.ts:new') }, { id: 'b', agent: agent('write=docs/b.md:b') }], { verify: 'test -f src/new.ts' });
+    assert.equal((await lanes(repo.dir, ['run', '--worktree-root', tempDir()])).code, 0);
+    writeFileSync(path.join(repo.dir, 'README.md'), '# sample\nmy unsaved-to-git edit\n');
+    const r = await lanes(repo.dir, ['reconcile', '--apply']);
+    assert.equal(r.code, 0, r.err + r.out);
+    assert.match(r.out, /applied to your checkout \(three-way\): 2 file\(s\) written/);
+    assert.equal(readFileSync(path.join(repo.dir, 'src/new.ts'), 'utf8'), 'new\n');
+    assert.equal(readFileSync(path.join(repo.dir, 'README.md'), 'utf8'), '# sample\nmy unsaved-to-git edit\n');
+    const u = await lanes(repo.dir, ['undo']);
+    assert.equal(u.code, 0, u.err);
+    assert.equal(existsSync(path.join(repo.dir, 'src/new.ts')), false);
+    assert.equal(readFileSync(path.join(repo.dir, 'README.md'), 'utf8'), '# sample\nmy unsaved-to-git edit\n');
+    assert.equal(repo.git('status', '--porcelain'), ' M README.md');
+    assert.equal((await lanes(repo.dir, ['undo'])).code, 1, 'nothing left to undo');
+  });
+
+  it('refuses to apply over a file the user changed, exit 1, nothing changed', async () => {
+    const { lanes } = await import('../helpers/cli');
+    const { tempDir } = await import('../helpers/repo');
+    const { writeFileSync, readFileSync } = await import('node:fs');
+    const path = await import('node:path');
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=src/a.ts:lane version') }]);
+    assert.equal((await lanes(repo.dir, ['run', '--worktree-root', tempDir()])).code, 0);
+    writeFileSync(path.join(repo.dir, 'src/a.ts'), 'user version\n');
+    const r = await lanes(repo.dir, ['reconcile', '--apply']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /not applied: you have changed files the lanes also change: src\/a\.ts/);
+    assert.equal(readFileSync(path.join(repo.dir, 'src/a.ts'), 'utf8'), 'user version\n');
+  });
+
+  it('discard saves the lane to a snapshot ref before removing its branch and worktree', async () => {
+    const { lanes } = await import('../helpers/cli');
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=x.txt:x') }]);
+    const { state } = await runPlan(repo);
+    const r = await lanes(repo.dir, ['discard', 'a']);
+    assert.equal(r.code, 0, r.err);
+    const ref = repo.git('for-each-ref', '--format=%(refname)', 'refs/lanes/snapshots/');
+    assert.equal(repo.git('rev-parse', ref), state.lanes[0]!.head);
+    assert.equal(repo.git('branch', '--list', state.lanes[0]!.branch), '');
+  });
+
+  it('holds back a lane whose branch moved since it finished (never merged blind)', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=x.txt:x') }]);
+    const { state, o } = await runPlan(repo);
+    repo.git('-C', state.lanes[0]!.worktree, 'commit', '-q', '--allow-empty', '-m', 'someone moved it');
+    const res = await new MergeQueue({ repo: repo.dir, commonDir: o.commonDir, state, plan: o.plan }).run();
+    assert.deepEqual(res.merged, []);
+    assert.match(res.held[0]!.reason, /moved since the lane finished/);
+  });
+});

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { commandArgv, describeCommand } from '../agents/resolve';
 import { git, gitOut } from '../git/git';
 import { isAncestor, trialMerge } from '../git/merge';
-import { ensureWorktree } from '../git/worktrees';
+import { branchHead, ensureWorktree } from '../git/worktrees';
 import { LaneGraph } from '../plan/graph';
 import type { Plan } from '../plan/schema';
 import { cleanEnv, describeExit, run } from '../util/proc';
@@ -106,6 +106,12 @@ export class MergeQueue {
       const blocked = this.graph.dependenciesOf(id).find((d) => held.some((h) => h.lane === d) || !ids.includes(d));
       if (blocked) {
         held.push({ lane: id, reason: `depends on ${blocked}, which is not integrated` });
+        continue;
+      }
+      // Never merge blind: the branch must still be where the lane left it.
+      const tip = await branchHead(this.o.repo, l.branch);
+      if (tip && tip !== l.head) {
+        held.push({ lane: id, reason: `branch ${l.branch} moved since the lane finished (recorded ${l.head!.slice(0, 10)}, now ${tip.slice(0, 10)}); check it, then run the lane again` });
         continue;
       }
       if (await isAncestor(this.o.repo, l.head!, cur)) {

@@ -147,3 +147,41 @@ export async function cleanRuns(o: CleanOptions): Promise<CleanAction[]> {
   }
   return actions;
 }
+
+/**
+ * Discard one lane's work explicitly (the panel's "reject"): its head and any uncommitted work
+ * are first saved to snapshot refs, then its worktree and branch are removed.
+ */
+export async function discardLane(o: { repo: string; commonDir: string; runId: string; lane: string }): Promise<CleanAction> {
+  const state = await readState(o.commonDir, o.runId);
+  const l = state.lanes.find((x) => x.id === o.lane);
+  if (!l) throw new Error(`run ${o.runId} has no lane "${o.lane}"`);
+  if (inspectState(state).orchestrator === 'alive' && !['passed', 'failed', 'timed-out', 'cancelled', 'skipped'].includes(l.status)) {
+    throw new Error(`lane ${o.lane} is still running; stop it first`);
+  }
+  const saved: string[] = [];
+  if (await fs.stat(l.worktree).then(() => true, () => false)) {
+    if ((await dirtyPaths(l.worktree)).length) {
+      const commit = await snapshotWorktree(l.worktree, `lanes: snapshot of uncommitted work in lane ${l.id} (run ${o.runId}) before discard\n`);
+      const ref = snapshotRefName(o.runId, l.id, 'worktree');
+      await git(['update-ref', ref, commit, ''], { cwd: o.repo, lockRetries: 6 });
+      saved.push(ref);
+    }
+    await mutexFor(o.commonDir).run(async () => {
+      await unlockWorktree(o.repo, l.worktree);
+      await git(['worktree', 'remove', '--force', l.worktree], { cwd: o.repo, lockRetries: 6 });
+    });
+  }
+  const head = await branchHead(o.repo, l.branch);
+  if (head) {
+    const ref = snapshotRefName(o.runId, l.id, 'branch');
+    await git(['update-ref', ref, head, ''], { cwd: o.repo, lockRetries: 6 });
+    saved.push(ref);
+    await git(['update-ref', '-d', `refs/heads/${l.branch}`, head], { cwd: o.repo, lockRetries: 6 });
+  }
+  l.warnings.push(`discarded; saved to ${saved.join(', ') || '(nothing to save)'}`);
+  l.status = l.status === 'passed' ? 'cancelled' : l.status;
+  l.reason = 'discarded by the user';
+  await writeState(o.commonDir, state);
+  return { runId: o.runId, lane: l.id, action: 'removed', detail: `discarded ${l.branch}`, snapshot: saved.join(', ') || undefined };
+}
