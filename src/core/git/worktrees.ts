@@ -97,6 +97,22 @@ export class WorktreeError extends Error {
 export async function ensureWorktree(o: EnsureWorktreeOptions): Promise<EnsuredWorktree> {
   const abs = path.resolve(o.dir);
   const registered = await mutexFor(o.commonDir).run(async () => {
+    // Fast path for a new lane: no folder yet, so one `worktree add` does it (git itself refuses
+    // a branch that is checked out elsewhere, and we fall back to the full check below).
+    const folderExists = await fs.stat(abs).then(() => true, () => false);
+    if (!folderExists) {
+      await fs.mkdir(path.dirname(abs), { recursive: true });
+      try {
+        await git(['worktree', 'add', '--no-checkout', '--no-track', '--lock', '--reason', o.lockReason, '-b', o.branch, abs, o.startPoint], {
+          cwd: o.repo,
+          lockRetries: 8,
+          signal: o.signal,
+        });
+        return { fresh: true, reusedBranch: false };
+      } catch (e) {
+        if (!(e instanceof GitError) || !/already exists/.test(e.stderr)) throw e;
+      }
+    }
     const list = await listWorktrees(o.repo);
     const here = list.find((w) => path.resolve(w.path) === abs);
     const elsewhere = list.find((w) => w.branch === o.branch && path.resolve(w.path) !== abs);
@@ -125,8 +141,13 @@ export async function ensureWorktree(o: EnsureWorktreeOptions): Promise<EnsuredW
     // Fill the new worktree outside the lock: checkouts of many lanes run in parallel.
     await git(['read-tree', '-u', '--reset', 'HEAD'], { cwd: abs, lockRetries: 8, signal: o.signal });
   }
-  const head = await gitOut(['rev-parse', 'HEAD'], { cwd: abs, readOnly: true });
+  // A branch made here starts at startPoint; an existing one may have moved on.
+  const head = registered.fresh && !registered.reusedBranch ? await resolveCommit(o.repo, o.startPoint) : await gitOut(['rev-parse', 'HEAD'], { cwd: abs, readOnly: true });
   return { created: registered.fresh, reusedBranch: registered.reusedBranch, head };
+}
+
+async function resolveCommit(repo: string, rev: string): Promise<string> {
+  return /^[0-9a-f]{40}$/.test(rev) ? rev : gitOut(['rev-parse', '--verify', `${rev}^{commit}`], { cwd: repo, readOnly: true });
 }
 
 export async function unlockWorktree(repo: string, dir: string): Promise<void> {

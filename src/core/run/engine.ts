@@ -6,12 +6,13 @@
  * every transition so a crash leaves the truth on disk.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createWriteStream, promises as fs, WriteStream } from 'node:fs';
 import * as path from 'node:path';
 import { agentArgv, commandArgv, describeCommand, resolveAgent } from '../agents/resolve';
 import { commonDir as gitCommonDir, git, gitOut, headCommit } from '../git/git';
 import { mergeHeads, MergeConflictError } from '../git/merge';
-import { defaultWorktreeRoot, ensureWorktree, WorktreeError } from '../git/worktrees';
+import { defaultWorktreeRoot, dirtyPaths, ensureWorktree, WorktreeError } from '../git/worktrees';
 import { LaneGraph } from '../plan/graph';
 import { loadPlan } from '../plan/load';
 import type { AgentRef, Lane, Plan } from '../plan/schema';
@@ -19,7 +20,7 @@ import { DEFAULT_MAX_PARALLEL } from '../plan/schema';
 import { validatePlanText } from '../plan/validate';
 import { Mutex } from '../util/mutex';
 import { cleanEnv, describeExit, run } from '../util/proc';
-import { commandLineOf, matchProcess, stopRecorded } from '../util/processInfo';
+import { commandLineOf, matchProcess, processStartTime, stopRecorded } from '../util/processInfo';
 import { buildBrief } from './brief';
 import { compareFingerprints, fingerprint, Fingerprint } from './guard';
 import { memoryFile, readMemory } from './memory';
@@ -101,7 +102,11 @@ async function identityEnv(repo: string): Promise<NodeJS.ProcessEnv> {
 export class Orchestrator {
   private readonly listeners = new Set<(e: RunEvent) => void>();
   private readonly laneAborts = new Map<string, AbortController>();
-  private readonly runAbort = new AbortController();
+  private readonly runAbort = (() => {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
   private readonly saveMutex = new Mutex();
   private readonly graph: LaneGraph;
   private readonly paths: RunPaths;
@@ -167,9 +172,17 @@ export class Orchestrator {
     for (const c of this.laneAborts.values()) c.abort();
   }
 
+  /**
+   * Persist the state. Saves requested while one is waiting share it: the waiting save writes
+   * whatever the state is when its turn comes, so bursts of transitions cost one write.
+   */
+  private savePending?: Promise<void>;
   private save(): Promise<void> {
-    const snapshot = JSON.parse(JSON.stringify(this.state)) as RunState;
-    return this.saveMutex.run(() => writeState(this.commonDir, snapshot));
+    this.savePending ??= this.saveMutex.run(() => {
+      this.savePending = undefined;
+      return writeState(this.commonDir, JSON.parse(JSON.stringify(this.state)) as RunState);
+    });
+    return this.savePending;
   }
 
   private setStatus(l: LaneState, status: LaneStatus, reason?: string): void {
@@ -265,10 +278,16 @@ export class Orchestrator {
     if (opts.maxParallel) state.maxParallel = opts.maxParallel;
     state.status = 'running';
     state.endedAt = undefined;
+    // With `lanes`, exactly those lanes run again (also passed ones: the merge queue sends a
+    // lane back with feedback); otherwise every lane that did not pass.
+    const rerun = opts.lanes?.length ? new Set(opts.lanes) : undefined;
+    for (const id of rerun ?? []) {
+      if (!state.lanes.some((l) => l.id === id)) throw new RunError(`run ${runId} has no lane "${id}"`, 'unknownLane');
+    }
     for (const l of state.lanes) {
-      if (l.status === 'passed') continue;
+      if (rerun ? !rerun.has(l.id) : l.status === 'passed') continue;
       if (ACTIVE_STATUSES.has(l.status) && l.process) {
-        const found = await stopRecorded(l.process.pid, l.process.argv);
+        const found = await stopRecorded(l.process.pid, l.process.argv, l.process.startTime);
         if (found === 'ours') o.warn(`stopped the orphaned agent of lane ${l.id} (pid ${l.process.pid}); its attempt runs again`, l);
       }
       l.process = undefined;
@@ -283,10 +302,10 @@ export class Orchestrator {
   /** Make this process the run's orchestrator; refuse if another live one owns it. */
   private async claim(): Promise<void> {
     const prev = this.state.orchestrator;
-    if (prev && prev.pid !== process.pid && matchProcess(prev.pid, prev.argv) === 'ours') {
+    if (prev && prev.pid !== process.pid && matchProcess(prev.pid, prev.argv, prev.startTime) === 'ours') {
       throw new RunError(`run ${this.runId} is being run by another process (pid ${prev.pid})`, 'busy');
     }
-    this.state.orchestrator = { pid: process.pid, argv: commandLineOf(process.pid) ?? process.argv, startedAt: nowIso() };
+    this.state.orchestrator = { pid: process.pid, argv: commandLineOf(process.pid) ?? process.argv, startTime: processStartTime(process.pid), startedAt: nowIso() };
     await fs.mkdir(this.paths.logs, { recursive: true });
     await fs.mkdir(this.paths.briefs, { recursive: true });
     await fs.mkdir(this.paths.memory, { recursive: true });
@@ -416,9 +435,9 @@ export class Orchestrator {
   /** Commit whatever the agent left in the worktree, with trailers naming the lane. */
   private async commitLeftovers(l: LaneState, agentName: string, attempt: number): Promise<boolean> {
     const cwd = l.worktree;
+    // One status pass tells whether anything is left; `add -A` only runs when something is.
+    if ((await dirtyPaths(cwd)).length === 0) return false;
     await git(['add', '-A'], { cwd, lockRetries: 6 });
-    const staged = await git(['diff', '--cached', '--quiet'], { cwd, okCodes: [1] });
-    if (staged.code === 0) return false;
     const lane = this.laneDef(l.id);
     const subject = `lanes(${l.id}): ${lane.brief.trim().split('\n')[0]!.slice(0, 60)}`;
     const message = [
@@ -437,20 +456,33 @@ export class Orchestrator {
     return true;
   }
 
-  private async checkGuard(l: LaneState): Promise<void> {
-    await this.guardMutex.run(async () => {
+  /**
+   * Compare the main checkout and shared git state with the baseline. Lanes that finish while a
+   * check is under way share the next check instead of queueing one each (a status of a big
+   * checkout is the expensive part).
+   */
+  private guardWaiters: LaneState[] = [];
+  private guardNext?: Promise<void>;
+  private checkGuard(l: LaneState): Promise<void> {
+    this.guardWaiters.push(l);
+    this.guardNext ??= this.guardMutex.run(async () => {
+      this.guardNext = undefined;
+      const lanes = this.guardWaiters.splice(0);
       const after = await fingerprint(this.state.repoRoot, this.commonDir);
       const diffs = compareFingerprints(this.guardBaseline!, after);
-      if (diffs.length) {
-        const others = [...this.running].filter((x) => x !== l.id);
+      if (!diffs.length) return;
+      const ids = lanes.map((x) => x.id);
+      const others = [...this.running].filter((x) => !ids.includes(x));
+      for (const lane of lanes) {
         this.warn(
-          `WARNING: ${diffs.join('; ')} while lane ${l.id} ran${others.length ? ` (with ${others.join(', ')})` : ''}. ` +
+          `WARNING: ${diffs.join('; ')} while lane ${ids.join(', ')} ran${others.length ? ` (with ${others.join(', ')})` : ''}. ` +
             'If you did not make this change, an agent wrote outside its worktree.',
-          l,
+          lane,
         );
-        this.guardBaseline = after;
       }
+      this.guardBaseline = after;
     });
+    return this.guardNext;
   }
 
   /** Why an attempt failed: a one-line summary first, then the evidence for the next brief. */
@@ -465,6 +497,7 @@ export class Orchestrator {
     const lane = this.laneDef(l.id);
     const limits = this.limits(lane);
     const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
     const onRunAbort = () => abort.abort();
     this.runAbort.signal.addEventListener('abort', onRunAbort, { once: true });
     this.laneAborts.set(l.id, abort);
@@ -556,7 +589,7 @@ export class Orchestrator {
           signal: abort.signal,
           timeoutMs: limits.timeoutMs,
           onSpawn: (pid) => {
-            l.process = { pid, argv: commandLineOf(pid) ?? argv, startedAt: nowIso() };
+            l.process = { pid, argv, startTime: processStartTime(pid), startedAt: nowIso() };
             void this.save();
           },
           onOutput: (c, s) => {
