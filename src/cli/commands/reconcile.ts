@@ -54,7 +54,7 @@ export const reconcileCommand: Command = {
     const progress = (m: string) => !json && io.err(s.dim(`${m}\n`));
 
     const lanesWithWork = state.lanes.filter((l) => l.head && l.base && (!wanted || wanted.includes(l.id)));
-    const radar = await conflictRadar(root, lanesWithWork.map((l) => ({ id: l.id, base: l.base!, head: l.head! })));
+    const radar = await conflictRadar(root, lanesWithWork.map((l) => ({ id: l.id, base: l.base!, head: l.head! })), { details: true });
     progress(`radar: ${radar.checked} pairs, ${radar.merged} trial-merged, ${radar.pairs.filter((p) => p.kind === 'conflict').length} conflicting`);
 
     const queue = new MergeQueue({

@@ -11,8 +11,8 @@
 import * as path from 'node:path';
 import { commandArgv, describeCommand } from '../agents/resolve';
 import { git, gitOut } from '../git/git';
-import { isAncestor, trialMerge } from '../git/merge';
-import { branchHead, ensureWorktree } from '../git/worktrees';
+import { trialMerge } from '../git/merge';
+import { ensureWorktree } from '../git/worktrees';
 import { LaneGraph } from '../plan/graph';
 import type { Plan } from '../plan/schema';
 import { cleanEnv, describeExit, run } from '../util/proc';
@@ -77,6 +77,12 @@ export interface QueueOptions {
   sendBack?: (lane: string, feedback: string) => Promise<LaneState>;
 }
 
+/** Every branch of a run with its tip, in one git call. */
+async function laneTips(repo: string, runId: string): Promise<Map<string, string>> {
+  const out = await gitOut(['for-each-ref', '--format=%(refname:strip=2) %(objectname)', `refs/heads/lanes/${runId}/`], { cwd: repo, readOnly: true });
+  return new Map(out.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]));
+}
+
 export function integrationBranch(runId: string): string {
   return `lanes-integration/${runId}`;
 }
@@ -99,8 +105,10 @@ export class MergeQueue {
   /** Merge `ids` (in order) onto the run's base; conflicts and lanes built on held ones are held. */
   async build(ids: readonly string[]): Promise<{ steps: MergeStep[]; held: HeldLane[]; head: string }> {
     let cur = this.o.state.baseCommit;
+    const mergedHeads = new Set<string>([cur]);
     const steps: MergeStep[] = [];
     const held: HeldLane[] = [];
+    const tips = await laneTips(this.o.repo, this.o.state.runId);
     for (const id of ids) {
       const l = this.lane(id);
       const blocked = this.graph.dependenciesOf(id).find((d) => held.some((h) => h.lane === d) || !ids.includes(d));
@@ -109,13 +117,13 @@ export class MergeQueue {
         continue;
       }
       // Never merge blind: the branch must still be where the lane left it.
-      const tip = await branchHead(this.o.repo, l.branch);
+      const tip = tips.get(l.branch);
       if (tip && tip !== l.head) {
         held.push({ lane: id, reason: `branch ${l.branch} moved since the lane finished (recorded ${l.head!.slice(0, 10)}, now ${tip.slice(0, 10)}); check it, then run the lane again` });
         continue;
       }
-      if (await isAncestor(this.o.repo, l.head!, cur)) {
-        steps.push({ lane: id, commit: cur });
+      if (mergedHeads.has(l.head!)) {
+        steps.push({ lane: id, commit: cur }); // nothing new (no changes, or the same head as a merged lane)
         continue;
       }
       const m = await trialMerge(this.o.repo, cur, l.head!, this.o.signal);
@@ -126,6 +134,7 @@ export class MergeQueue {
       const role = this.o.plan.lanes.find((p) => p.id === id)?.role ?? 'implement';
       const message = `lanes: integrate ${id}\n\nLanes-Merged-Lane: ${id}\nLanes-Role: ${role}\nLanes-Run: ${this.o.state.runId}\nLanes-Lane-Head: ${l.head}\n`;
       cur = await gitOut(['commit-tree', m.tree, '-p', cur, '-p', l.head!, '-F', '-'], { cwd: this.o.repo, input: message, env: this.o.identity });
+      mergedHeads.add(l.head!);
       steps.push({ lane: id, commit: cur });
     }
     return { steps, held, head: cur };

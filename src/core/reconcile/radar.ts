@@ -8,6 +8,7 @@
  * no file/folder prefix between them) cannot conflict, so they are not trial-merged; every
  * other pair is.
  */
+import { gitOut } from '../git/git';
 import { isAncestor, trialMerge } from '../git/merge';
 import { changedFiles, FileChange, touchedPaths } from './diff';
 
@@ -30,6 +31,7 @@ export interface RadarResult {
   /** Pairs that were trial-merged (the rest were disjoint or in one line of descent). */
   merged: number;
   checked: number;
+  /** Each lane's files (only with `details`). */
   changes: Record<string, FileChange[]>;
 }
 
@@ -62,12 +64,23 @@ async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): 
   );
 }
 
-export async function conflictRadar(repo: string, lanes: readonly RadarLane[], opts: { concurrency?: number; signal?: AbortSignal } = {}): Promise<RadarResult> {
+export async function conflictRadar(
+  repo: string,
+  lanes: readonly RadarLane[],
+  /** details: also list each lane's files with rename detection and line counts (for reports). */
+  opts: { concurrency?: number; signal?: AbortSignal; details?: boolean } = {},
+): Promise<RadarResult> {
   const changes: Record<string, FileChange[]> = {};
+  const touched: Record<string, string[]> = {};
   await pool([...lanes], opts.concurrency ?? 4, async (l) => {
-    changes[l.id] = l.head === l.base ? [] : await changedFiles(repo, l.base, l.head);
+    if (opts.details) {
+      changes[l.id] = l.head === l.base ? [] : await changedFiles(repo, l.base, l.head);
+      touched[l.id] = touchedPaths(changes[l.id]!);
+    } else {
+      // Without rename detection every path a rename touches is listed: all the radar needs.
+      touched[l.id] = l.head === l.base ? [] : (await gitOut(['diff', '--name-only', '-z', '--no-renames', l.base, l.head], { cwd: repo, readOnly: true })).split('\0').filter(Boolean);
+    }
   });
-  const touched = Object.fromEntries(lanes.map((l) => [l.id, touchedPaths(changes[l.id]!)]));
   const pairs: [RadarLane, RadarLane][] = [];
   for (let i = 0; i < lanes.length; i++) for (let j = i + 1; j < lanes.length; j++) pairs.push([lanes[i]!, lanes[j]!]);
   const results: (PairResult | undefined)[] = new Array(pairs.length);
@@ -79,7 +92,8 @@ export async function conflictRadar(repo: string, lanes: readonly RadarLane[], o
       if (a.head === a.base || b.head === b.base) return;
       const shared = overlapping(touched[a.id]!, touched[b.id]!);
       if (a.base === b.base && shared.length === 0) return;
-      if ((await isAncestor(repo, a.head, b.head)) || (await isAncestor(repo, b.head, a.head))) return; // one builds on the other
+      // Lanes from one base cannot contain each other; otherwise one may build on the other.
+      if (a.base !== b.base && ((await isAncestor(repo, a.head, b.head)) || (await isAncestor(repo, b.head, a.head)))) return;
       merged++;
       const m = await trialMerge(repo, a.head, b.head, opts.signal);
       if (!m.clean) results[k] = { a: a.id, b: b.id, kind: 'conflict', files: m.conflicts };
