@@ -295,3 +295,17 @@ describe('fan-out engine', function () {
     assert.match(readText(path.join(p.logs, 'a.log')), /agent a done/);
   });
 });
+
+describe('repository features lanes handle partly', () => {
+  it('warns about submodules and Git LFS up front', async () => {
+    const { repositoryWarnings } = await import('../../src/core/run/engine');
+    const repo = newRepo();
+    assert.deepEqual(await repositoryWarnings(repo.dir), []);
+    repo.write('.gitmodules', '[submodule "lib"]\n\tpath = lib\n\turl = ../lib\n');
+    repo.write('.gitattributes', '*.bin filter=lfs diff=lfs merge=lfs -text\n');
+    const w = await repositoryWarnings(repo.dir);
+    assert.equal(w.length, 2);
+    assert.match(w[0]!, /submodules/);
+    assert.match(w[1]!, /Git LFS/);
+  });
+});

@@ -297,3 +297,24 @@ describe('reconcile --apply, undo and discard (CLI)', function () {
     assert.match(res.held[0]!.reason, /moved since the lane finished/);
   });
 });
+
+describe('live radar', function () {
+  this.timeout(60000);
+
+  it('reports a collision while other lanes are still working', async () => {
+    const { watchRadar } = await import('../../src/core/reconcile/radar');
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'a', agent: agent('write=same.txt:from a') },
+      { id: 'b', agent: agent('sleep=200', 'write=same.txt:from b') },
+      { id: 'slow', agent: agent('sleep=2500', 'write=slow.txt:s') },
+    ]);
+    const findings: { pair: string; slowStatus: string }[] = [];
+    let stop: (() => void) | undefined;
+    await runPlan(repo, {}, (o) => {
+      stop = watchRadar(repo.dir, o, (p) => findings.push({ pair: `${p.kind} ${p.a}/${p.b} ${p.files.join(',')}`, slowStatus: o.lane('slow').status })).stop;
+    });
+    stop?.();
+    assert.deepEqual(findings, [{ pair: 'conflict a/b same.txt', slowStatus: 'running' }]);
+  });
+});

@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createSampleRepo } from '../../core/demo/sample';
 import { commonDir, gitOut } from '../../core/git/git';
+import { watchRadar } from '../../core/reconcile/radar';
 import { cleanRuns } from '../../core/run/clean';
 import { Orchestrator, RunError, speedup } from '../../core/run/engine';
 import { inspectAll, inspectRun, listSnapshots, RunTruth } from '../../core/run/inspect';
@@ -109,7 +110,7 @@ function summary(io: Io, state: RunState): string {
 }
 
 /** Drive an orchestrator with a live table (TTY) or plain lines, then print the summary. */
-export async function driveRun(io: Io, o: Orchestrator, json: boolean): Promise<RunState> {
+export async function driveRun(io: Io, o: Orchestrator, json: boolean, radarFindings: string[] = []): Promise<RunState> {
   const s = style(io);
   const onAbort = () => o.cancel();
   io.signal?.addEventListener('abort', onAbort, { once: true });
@@ -137,10 +138,24 @@ export async function driveRun(io: Io, o: Orchestrator, json: boolean): Promise<
       io.out(`[${t}] ${e.lane.padEnd(12)} ${e.status.padEnd(10)} ${e.reason ? (e.reason.split('\n')[0] ?? '') : ''}\n`);
     }
   });
+  // The conflict radar runs while lanes work: collisions are reported as soon as they appear.
+  const radar = watchRadar(o.state.repoRoot, o, (p) => {
+    const msg = p.kind === 'conflict' ? `radar: lanes ${p.a} and ${p.b} conflict in ${p.files.join(', ')}` : `radar: lanes ${p.a} and ${p.b} both change ${p.files.join(', ')} (merges cleanly)`;
+    radarFindings.push(msg);
+    if (json) return;
+    if (live) {
+      io.out((drawn ? `\x1b[${drawn}F\x1b[0J` : '') + s.yellow(`! ${msg}\n`));
+      drawn = 0;
+      draw();
+    } else io.err(s.yellow(`! ${msg}\n`));
+  });
   if (live) draw();
   try {
-    return await o.run();
+    const state = await o.run();
+    await radar.idle();
+    return state;
   } finally {
+    radar.stop();
     off();
     if (timer) clearInterval(timer);
     if (live && drawn) io.out(`\x1b[${drawn}F\x1b[0J`);

@@ -102,3 +102,39 @@ export async function conflictRadar(
   );
   return { pairs: results.filter((r): r is PairResult => r !== undefined), merged, checked: pairs.length, changes };
 }
+
+/** What the live radar needs from a run (the engine's Orchestrator fits). */
+export interface RadarSource {
+  readonly state: { lanes: { id: string; base?: string; head?: string }[] };
+  onEvent(listener: (e: { type: string; lane?: string }) => void): () => void;
+}
+
+/**
+ * The radar while lanes are still working: after every lane commit, trial-merge that lane
+ * against every other lane that has work, and report collisions as they appear (each pair once
+ * per kind, again if its files change). Checks never overlap; a burst of commits costs one check.
+ */
+export function watchRadar(repo: string, source: RadarSource, onFinding: (p: PairResult) => void): { stop(): void; idle(): Promise<void> } {
+  const reported = new Map<string, string>();
+  let pending = false;
+  let running: Promise<void> = Promise.resolve();
+  const check = async () => {
+    pending = false;
+    const lanes = source.state.lanes.filter((l) => l.head && l.base && l.head !== l.base).map((l) => ({ id: l.id, base: l.base!, head: l.head! }));
+    if (lanes.length < 2) return;
+    const r = await conflictRadar(repo, lanes);
+    for (const p of r.pairs) {
+      const key = `${p.a}|${p.b}|${p.kind}`;
+      const files = p.files.join(',');
+      if (reported.get(key) === files) continue;
+      reported.set(key, files);
+      onFinding(p);
+    }
+  };
+  const off = source.onEvent((e) => {
+    if (e.type !== 'lane-commit' || pending) return;
+    pending = true;
+    running = running.then(check).catch(() => undefined);
+  });
+  return { stop: off, idle: () => running };
+}

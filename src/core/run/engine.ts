@@ -99,6 +99,19 @@ async function identityEnv(repo: string): Promise<NodeJS.ProcessEnv> {
   return env;
 }
 
+/** Repository features lanes handle only partly: said up front rather than discovered later. */
+export async function repositoryWarnings(repoRoot: string): Promise<string[]> {
+  const out: string[] = [];
+  const read = (f: string) => fs.readFile(path.join(repoRoot, f), 'utf8').catch(() => '');
+  if ((await read('.gitmodules')).trim()) {
+    out.push('this repository has submodules: lane worktrees do not initialise them; add "git submodule update --init" to worktree.setup if lanes need them');
+  }
+  if (/filter=lfs/.test(await read('.gitattributes'))) {
+    out.push('this repository uses Git LFS: lane worktrees get the real files only when git-lfs is installed (its filter runs on checkout); without it they hold LFS pointer files');
+  }
+  return out;
+}
+
 export class Orchestrator {
   private readonly listeners = new Set<(e: RunEvent) => void>();
   private readonly laneAborts = new Map<string, AbortController>();
@@ -255,6 +268,7 @@ export class Orchestrator {
     };
     const o = new Orchestrator(state, plan, common, opts, identity);
     await o.claim();
+    for (const w of await repositoryWarnings(repoRoot)) o.warn(w);
     const dirty = (await gitOut(['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, readOnly: true })).trim();
     if (dirty) o.warn(`your checkout has uncommitted changes; lanes start from HEAD (${base.slice(0, 10)}) and do not see them`);
     return o;
