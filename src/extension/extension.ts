@@ -1,63 +1,80 @@
-import * as vscode from 'vscode';
-import { DEFAULT_PLAN_PATH } from '../core/plan/schema';
-import { validatePlanText, PlanDiagnostic } from '../core/plan/validate';
-
 /**
- * Activation. The extension is a thin adapter over src/core: everything here turns core
- * results into VS Code UI. (Runs, the sidebar and tasks arrive with later issues.)
+ * Activation. The extension is a thin adapter over src/core (the same engine the `lanes` CLI
+ * uses): it turns core state and events into a tree, tasks, diagnostics, a status bar and
+ * commands. Correctness never depends on deactivate: run state lives on disk, lane processes
+ * die with this host, and an interrupted run is found again at the next activation.
  */
-export function activate(context: vscode.ExtensionContext): void {
-  const log = vscode.window.createOutputChannel('Agent Lanes', { log: true });
-  const diagnostics = vscode.languages.createDiagnosticCollection('agentLanes');
-  context.subscriptions.push(log, diagnostics);
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { LANE_SCHEME, LaneContentProvider } from './content';
+import { PlanDiagnostics } from './diagnostics';
+import { createLog } from './log';
+import { FolderModel, WorkspaceModel } from './model';
+import { RunController } from './runs';
+import { LaneTaskProvider, TASK_TYPE } from './tasks';
+import { PlanTreeProvider } from './tree';
 
-  const isPlan = (doc: vscode.TextDocument) => doc.uri.scheme === 'file' && doc.uri.path.endsWith(`/${DEFAULT_PLAN_PATH}`);
+export interface AgentLanesApi {
+  model: WorkspaceModel;
+  runs: RunController;
+  tree: PlanTreeProvider;
+  tasks: LaneTaskProvider;
+  /** Resolves once activation's asynchronous work (folders, recovery check) is done. */
+  ready: Promise<void>;
+}
 
-  const toDiagnostic = (doc: vscode.TextDocument, d: PlanDiagnostic): vscode.Diagnostic => {
-    const start = doc.positionAt(d.start ?? 0);
-    const end = doc.positionAt(Math.max(d.end ?? (d.start ?? 0) + 1, (d.start ?? 0) + 1));
-    const diag = new vscode.Diagnostic(
-      new vscode.Range(start, end),
-      d.message,
-      d.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
-    );
-    diag.source = 'Agent Lanes';
-    diag.code = d.code;
-    return diag;
-  };
-
-  const validate = (doc: vscode.TextDocument) => {
-    if (!isPlan(doc)) return undefined;
-    const result = validatePlanText(doc.getText());
-    diagnostics.set(doc.uri, [...result.errors, ...result.warnings].map((d) => toDiagnostic(doc, d)));
-    return result;
-  };
-
+export function activate(context: vscode.ExtensionContext): AgentLanesApi {
+  const started = Date.now();
+  const { log, dispose: disposeLog } = createLog();
+  context.subscriptions.push({ dispose: disposeLog });
+  const model = new WorkspaceModel();
+  const diagnostics = new PlanDiagnostics();
+  let tasks: LaneTaskProvider;
+  const runs = new RunController(context, model, log, (folder, lane) => void tasks.show(folder, lane));
+  tasks = new LaneTaskProvider(model, runs);
+  const tree = new PlanTreeProvider(model);
+  const view = vscode.window.createTreeView('agentLanes.plan', { treeDataProvider: tree, showCollapseAll: true });
   context.subscriptions.push(
-    vscode.workspace.onDidOpenTextDocument(validate),
-    vscode.workspace.onDidChangeTextDocument((e) => validate(e.document)),
-    vscode.workspace.onDidCloseTextDocument((doc) => isPlan(doc) && diagnostics.delete(doc.uri)),
-    vscode.commands.registerCommand('agentLanes.validatePlan', async () => {
-      const files = await vscode.workspace.findFiles(DEFAULT_PLAN_PATH, '**/node_modules/**', 50);
-      if (!files.length) {
-        void vscode.window.showInformationMessage(`No plan found (${DEFAULT_PLAN_PATH}). Create one with "lanes init --template trio".`);
-        return;
-      }
-      let errors = 0;
-      let warnings = 0;
-      for (const uri of files) {
-        const result = validate(await vscode.workspace.openTextDocument(uri));
-        errors += result?.errors.length ?? 0;
-        warnings += result?.warnings.length ?? 0;
-      }
-      log.info(`validated ${files.length} plan(s): ${errors} error(s), ${warnings} warning(s)`);
-      if (errors || warnings) void vscode.commands.executeCommand('workbench.actions.view.problems');
-      else void vscode.window.showInformationMessage('Agent Lanes: the plan is valid.');
-    }),
+    model,
+    diagnostics,
+    runs,
+    tree,
+    view,
+    vscode.tasks.registerTaskProvider(TASK_TYPE, tasks),
+    vscode.workspace.registerTextDocumentContentProvider(LANE_SCHEME, new LaneContentProvider()),
   );
-  vscode.workspace.textDocuments.forEach(validate);
+  registerCommands({ context, model, runs, log, diagnostics, tasks });
+
+  const setContext = () => {
+    const folders = model.all();
+    void vscode.commands.executeCommand('setContext', 'agentLanes.hasPlan', folders.some((f) => f.plan || f.planError));
+    void vscode.commands.executeCommand('setContext', 'agentLanes.runActive', folders.some((f) => f.live));
+    void vscode.commands.executeCommand('setContext', 'agentLanes.hasRepository', folders.length > 0);
+  };
+  context.subscriptions.push(model.onDidChange(setContext));
+
+  const ready = model.ready.then(async () => {
+    setContext();
+    log.info(`activated in ${Date.now() - started} ms: ${model.all().length} git folder(s), trusted: ${vscode.workspace.isTrusted}`);
+    for (const f of model.all()) void offerRecovery(f);
+  });
+  return { model, runs, tree, tasks, ready };
+}
+
+/** After a reload or a crash: say what happened to the run and offer to resume it. */
+async function offerRecovery(folder: FolderModel): Promise<void> {
+  const t = folder.truth;
+  if (!t || t.status !== 'interrupted') return;
+  const lines = t.lanes
+    .filter((l) => l.process)
+    .map((l) => `${l.id}: ${l.process === 'ours' ? 'its agent is still running' : l.process === 'orphans' ? 'left processes behind' : 'its agent is gone'}`);
+  const msg = `Agent Lanes: run ${t.state.runId} in ${folder.name} was interrupted${lines.length ? ` (${lines.join('; ')})` : ''}.`;
+  const actions = vscode.workspace.isTrusted ? ['Resume', 'Show Lanes'] : ['Show Lanes'];
+  const pick = await vscode.window.showWarningMessage(msg, ...actions);
+  if (pick === 'Resume') void vscode.commands.executeCommand('agentLanes.resumeRun', folder.folder.uri);
+  if (pick === 'Show Lanes') void vscode.commands.executeCommand('agentLanes.plan.focus');
 }
 
 export function deactivate(): void {
-  // Nothing to do: correctness never depends on deactivate (run state lives on disk).
+  // Nothing here is needed for correctness (see the file comment).
 }

@@ -309,3 +309,31 @@ describe('repository features lanes handle partly', () => {
     assert.match(w[1]!, /Git LFS/);
   });
 });
+
+describe('processes that die with their orchestrator', function () {
+  this.timeout(30000);
+
+  it('stops the whole tree when the parent is killed with SIGKILL (dieWithParent)', async () => {
+    const { spawn } = await import('node:child_process');
+    const dir = tempDir();
+    const pids = path.join(dir, 'pids');
+    const script = path.join(dir, 'parent.ts');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(
+      script,
+      `import { run } from ${JSON.stringify(path.resolve(__dirname, '../../src/core/util/proc'))};\n` +
+        `void run(['node', ${JSON.stringify(path.resolve(__dirname, '../fixtures/agents/agent.js'))}, 'hang=${pids}'], { dieWithParent: true });\n` +
+        `setInterval(() => {}, 1000);\n`,
+    );
+    const parent = spawn(process.execPath, ['--import', require.resolve('tsx'), script], { stdio: 'ignore' });
+    try {
+      await waitFor(() => existsSync(pids), 15000, 'the agent to start');
+      const [agentPid, childPid] = readText(pids).split(' ').map(Number);
+      assert.ok(alive(agentPid!) && alive(childPid!));
+      parent.kill('SIGKILL');
+      await waitFor(() => !alive(agentPid!) && !alive(childPid!), 8000, 'the orphaned tree to stop itself');
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+});

@@ -61,6 +61,11 @@ export interface EngineOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra text for a lane's brief, e.g. feedback from the merge queue. */
   feedback?: Record<string, string>;
+  /**
+   * Agents and verify commands die with this process, even when it is killed (an editor window
+   * closing). Off for the CLI, whose interrupted runs are found again by `lanes status`.
+   */
+  dieWithOrchestrator?: boolean;
 }
 
 export type RunEvent =
@@ -602,6 +607,7 @@ export class Orchestrator {
           env: this.laneEnv(l, briefFile, brief, attempt, agent.env),
           signal: abort.signal,
           timeoutMs: limits.timeoutMs,
+          dieWithParent: this.opts.dieWithOrchestrator,
           onSpawn: (pid) => {
             l.process = { pid, argv, startTime: processStartTime(pid), startedAt: nowIso() };
             void this.save();
@@ -663,6 +669,7 @@ export class Orchestrator {
               env: this.laneEnv(l, briefFile, brief, attempt, {}),
               signal: abort.signal,
               timeoutMs: limits.timeoutMs,
+              dieWithParent: this.opts.dieWithOrchestrator,
               onOutput: (c) => emitOut(c, 'verify'),
             });
             const vout = tail(vr.stdout + vr.stderr, 4000);

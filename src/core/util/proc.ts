@@ -20,7 +20,29 @@ export interface RunOptions {
   maxBuffer?: number;
   /** Called once the process has a PID. */
   onSpawn?: (pid: number) => void;
+  /**
+   * Stop the process tree when this process dies, even by SIGKILL (a window closing, an extension
+   * host crash): a small watchdog leads the process group and ends it when its parent is gone.
+   */
+  dieWithParent?: boolean;
 }
+
+/**
+ * The watchdog: our own constant code (never built from inputs), run by this Node. argv after
+ * the "lanes-watchdog" marker is the real command, spawned without a shell in the watchdog's
+ * process group.
+ */
+const WATCHDOG = `
+const { spawn } = require('child_process');
+const argv = process.argv.slice(process.argv.indexOf('lanes-watchdog') + 1);
+const parent = process.ppid;
+const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit' });
+const stop = () => { try { process.kill(-process.pid, 'SIGTERM'); } catch {} setTimeout(() => { try { process.kill(-process.pid, 'SIGKILL'); } catch {} }, 2000).unref(); };
+const t = setInterval(() => { if (process.ppid !== parent) stop(); }, 500);
+for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(s, () => { try { child.kill(s); } catch {} });
+child.on('error', (e) => { process.stderr.write(String(e.message) + '\\n'); process.exit(e.code === 'ENOENT' ? 127 : 126); });
+child.on('exit', (code, sig) => { clearInterval(t); if (sig) { process.exitCode = 128 + (require('os').constants.signals[sig] || 1); } else process.exitCode = code; });
+`;
 
 export interface RunResult {
   code: number | null;
@@ -80,7 +102,8 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       detached: process.platform !== 'win32', // own process group: kill(-pid) reaches every descendant
       windowsHide: true,
     };
-    const child = spawn(argv[0]!, argv.slice(1), spawnOpts);
+    const real = opts.dieWithParent ? [process.execPath, '-e', WATCHDOG, 'lanes-watchdog', ...argv] : [...argv];
+    const child = spawn(real[0]!, real.slice(1), spawnOpts);
     let stdout = '';
     let stderr = '';
     let timedOut = false;

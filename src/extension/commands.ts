@@ -1,0 +1,305 @@
+/**
+ * Commands: one table (checked against package.json by a test) and one registration helper
+ * that adds the disposable, the trust check for commands that run anything, and one error
+ * handler that logs and offers the log.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { isPresetName, PRESET_NAMES } from '../core/agents/presets';
+import { writePlan } from '../core/plan/load';
+import { planFromTemplate, TEMPLATES } from '../core/plan/templates';
+import { PlannerError, runPlanner } from '../core/planner/planner';
+import { changedFiles } from '../core/reconcile/diff';
+import { conflictRadar } from '../core/reconcile/radar';
+import { runReport } from '../core/reconcile/report';
+import { cleanRuns } from '../core/run/clean';
+import { runPaths } from '../core/run/state';
+import { laneUri } from './content';
+import type { PlanDiagnostics } from './diagnostics';
+import type { Log } from './log';
+import type { FolderModel, WorkspaceModel } from './model';
+import { requireTrust, RunController, settings, UntrustedError } from './runs';
+import type { LaneTaskProvider } from './tasks';
+import { laneState, Node } from './tree';
+
+import { COMMANDS, CommandId } from './commandIds';
+
+export interface Deps {
+  context: vscode.ExtensionContext;
+  model: WorkspaceModel;
+  runs: RunController;
+  log: Log;
+  diagnostics: PlanDiagnostics;
+  tasks: LaneTaskProvider;
+}
+
+type LaneArg = Node | { folder?: string; lane?: string } | vscode.Uri | undefined;
+
+function register(deps: Deps, id: CommandId, handler: (...args: never[]) => unknown): void {
+  deps.context.subscriptions.push(
+    vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+      try {
+        if (COMMANDS[id].trust) requireTrust();
+        return await (handler as (...a: unknown[]) => unknown)(...args);
+      } catch (e) {
+        if (e instanceof UntrustedError) {
+          const pick = await vscode.window.showWarningMessage(e.message, 'Manage Workspace Trust');
+          if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
+          return undefined;
+        }
+        deps.log.error(`${id}: ${(e as Error).stack ?? String(e)}`);
+        const pick = await vscode.window.showErrorMessage(`Agent Lanes: ${(e as Error).message}`, 'Open Log');
+        if (pick) deps.log.show();
+        return undefined;
+      }
+    }),
+  );
+}
+
+/** The folder and lane a command is about: a tree node, {folder, lane}, or a pick. */
+async function laneFrom(deps: Deps, arg: LaneArg, placeholder: string): Promise<{ folder: FolderModel; lane: string } | undefined> {
+  if (arg && typeof arg === 'object' && 'kind' in arg && (arg.kind === 'lane' || arg.kind === 'file' || arg.kind === 'info')) {
+    return { folder: arg.folder, lane: arg.kind === 'lane' ? arg.lane.id : arg.lane };
+  }
+  if (arg && typeof arg === 'object' && 'lane' in arg && typeof arg.lane === 'string') {
+    const folder = deps.model.pick(typeof arg.folder === 'string' ? vscode.Uri.file(arg.folder) : undefined);
+    return folder ? { folder, lane: arg.lane } : undefined;
+  }
+  const folder = await folderFrom(deps, arg instanceof vscode.Uri ? arg : undefined);
+  const lanes = folder?.run?.lanes.map((l) => l.id) ?? folder?.plan?.plan?.lanes.map((l) => l.id) ?? [];
+  if (!folder || !lanes.length) return undefined;
+  const lane = await vscode.window.showQuickPick(lanes, { placeHolder: placeholder });
+  return lane ? { folder, lane } : undefined;
+}
+
+async function folderFrom(deps: Deps, uri?: vscode.Uri): Promise<FolderModel | undefined> {
+  await deps.model.ready;
+  if (uri) return deps.model.pick(uri);
+  const all = deps.model.all();
+  if (all.length <= 1) return all[0];
+  const pick = await vscode.window.showQuickPick(
+    all.map((f) => ({ label: f.name, description: f.root, f })),
+    { placeHolder: 'Which folder?' },
+  );
+  return pick?.f;
+}
+
+export function registerCommands(deps: Deps): void {
+  const { model, runs } = deps;
+
+  register(deps, 'agentLanes.newPlanFromTemplate', async (uri?: vscode.Uri) => {
+    const folder = await folderFrom(deps, uri);
+    if (!folder) {
+      void vscode.window.showErrorMessage('Agent Lanes needs a folder that is a git repository.');
+      return;
+    }
+    const t = await vscode.window.showQuickPick(
+      TEMPLATES.map((x) => ({ label: x.name, detail: x.summary })),
+      { placeHolder: 'Plan template' },
+    );
+    if (!t) return;
+    const goal = await vscode.window.showInputBox({ prompt: 'The goal every lane works towards', placeHolder: 'Add rate limiting to the API, with tests and docs' });
+    if (goal === undefined) return;
+    if (folder.plan && !(await confirmReplace(folder))) return;
+    const s = settings(folder.folder);
+    const plan = await planFromTemplate(t.label, folder.root, { goal: goal || 'Describe the task here', agent: isPresetName(s.defaultAgent) ? s.defaultAgent : 'claude' });
+    await writePlan(folder.planFile, plan);
+    await folder.reloadPlan();
+    await vscode.window.showTextDocument(vscode.Uri.file(folder.planFile));
+  });
+
+  register(deps, 'agentLanes.planWithAgent', async (uri?: vscode.Uri) => {
+    const folder = await folderFrom(deps, uri);
+    if (!folder) return;
+    const task = await vscode.window.showInputBox({ prompt: 'Describe the task; a planner agent splits it into lanes', placeHolder: 'Add rate limiting to the API, with tests and docs' });
+    if (!task) return;
+    if (folder.plan && !(await confirmReplace(folder))) return;
+    const s = settings(folder.folder);
+    const command = s.plannerCommand.length ? s.plannerCommand : isPresetName(s.defaultAgent) ? s.defaultAgent : PRESET_NAMES[0];
+    try {
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'Agent Lanes: planning…', cancellable: true },
+        (progress, token) => {
+          const ac = new AbortController();
+          token.onCancellationRequested(() => ac.abort());
+          return runPlanner({
+            task,
+            command,
+            cwd: folder.root,
+            signal: ac.signal,
+            timeoutMs: 10 * 60_000,
+            onAttempt: (a) => a.problems.length && progress.report({ message: `attempt ${a.attempt}: ${a.problems.length} problem(s); asking again` }),
+          });
+        },
+      );
+      await writePlan(folder.planFile, r.plan);
+      await folder.reloadPlan();
+      await vscode.window.showTextDocument(vscode.Uri.file(folder.planFile));
+    } catch (e) {
+      if (e instanceof PlannerError) {
+        deps.log.error(`planner: ${e.message}\n${e.attempts.map((a) => a.outputTail).join('\n---\n')}`);
+        const pick = await vscode.window.showErrorMessage(`Agent Lanes: ${e.message}`, 'Use a Template', 'Open Log');
+        if (pick === 'Use a Template') void vscode.commands.executeCommand('agentLanes.newPlanFromTemplate', folder.folder.uri);
+        if (pick === 'Open Log') deps.log.show();
+        return;
+      }
+      throw e;
+    }
+  });
+
+  register(deps, 'agentLanes.validatePlan', async () => {
+    await model.ready;
+    let errors = 0;
+    let warnings = 0;
+    let plans = 0;
+    for (const f of model.all()) {
+      try {
+        const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(f.planFile));
+        const r = deps.diagnostics.validate(doc);
+        plans++;
+        errors += r?.errors.length ?? 0;
+        warnings += r?.warnings.length ?? 0;
+      } catch {
+        /* no plan in this folder */
+      }
+    }
+    if (!plans) void vscode.window.showInformationMessage('No plan found (.lanes/plan.json). Create one with "Agent Lanes: New Plan from Template".');
+    else if (errors || warnings) void vscode.commands.executeCommand('workbench.actions.view.problems');
+    else void vscode.window.showInformationMessage('Agent Lanes: the plan is valid.');
+    return { plans, errors, warnings };
+  });
+
+  register(deps, 'agentLanes.runPlan', async (uri?: vscode.Uri) => {
+    const folder = await folderFrom(deps, uri);
+    if (folder) return (await runs.start(folder))?.runId;
+    return undefined;
+  });
+
+  register(deps, 'agentLanes.runLane', async (arg?: LaneArg) => {
+    const t = await laneFrom(deps, arg, 'Run which lane?');
+    if (!t) return undefined;
+    await vscode.tasks.executeTask(deps.tasks.makeTask(t.folder, t.lane));
+    return t.lane;
+  });
+
+  register(deps, 'agentLanes.retryLane', async (arg?: LaneArg) => {
+    const t = await laneFrom(deps, arg, 'Retry which lane?');
+    if (!t) return undefined;
+    const run = t.folder.run;
+    if (!run || !run.lanes.some((l) => l.id === t.lane)) return vscode.commands.executeCommand('agentLanes.runLane', { folder: t.folder.root, lane: t.lane });
+    return (await runs.start(t.folder, { resume: run.runId, lanes: [t.lane] }))?.runId;
+  });
+
+  register(deps, 'agentLanes.resumeRun', async (uri?: vscode.Uri) => {
+    const folder = await folderFrom(deps, uri);
+    if (!folder?.run) return undefined;
+    return (await runs.start(folder, { resume: folder.run.runId }))?.runId;
+  });
+
+  register(deps, 'agentLanes.stopLane', async (arg?: LaneArg) => {
+    const t = await laneFrom(deps, arg, 'Stop which lane?');
+    if (t && !runs.cancelLane(t.folder, t.lane)) void vscode.window.showInformationMessage(`Lane ${t.lane} is not running.`);
+  });
+
+  register(deps, 'agentLanes.stopRun', async (uri?: vscode.Uri) => {
+    for (const f of uri ? [model.pick(uri)] : model.all()) if (f?.live) runs.cancelRun(f);
+  });
+
+  register(deps, 'agentLanes.openLaneWorktree', async (arg?: LaneArg) => {
+    const t = await laneFrom(deps, arg, 'Open which lane\'s worktree?');
+    const st = t && laneState(t.folder, t.lane);
+    if (!st) return;
+    if (!(await fs.stat(st.worktree).then(() => true, () => false))) {
+      void vscode.window.showWarningMessage(`The worktree of ${t!.lane} is gone (${st.worktree}); its branch ${st.branch} holds the work.`);
+      return;
+    }
+    await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.file(st.worktree), { forceNewWindow: true });
+  });
+
+  register(deps, 'agentLanes.openLaneTerminal', async (arg?: LaneArg) => {
+    const t = await laneFrom(deps, arg, 'Open a terminal in which lane?');
+    const st = t && laneState(t.folder, t.lane);
+    if (!st) return;
+    vscode.window.createTerminal({ name: `lane ${t!.lane}`, cwd: st.worktree, env: { LANES_LANE: t!.lane, LANES_RUN: t!.folder.run!.runId } }).show();
+  });
+
+  register(deps, 'agentLanes.showLaneLog', async (arg?: LaneArg) => {
+    const t = await laneFrom(deps, arg, 'Show which lane\'s log?');
+    if (!t?.folder.run) return;
+    const file = path.join(runPaths(t.folder.commonDir, t.folder.run.runId).logs, `${t.lane}.log`);
+    if (!(await fs.stat(file).then(() => true, () => false))) {
+      void vscode.window.showInformationMessage(`Lane ${t.lane} has no log yet.`);
+      return;
+    }
+    await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+  });
+
+  register(deps, 'agentLanes.compareLaneWithBase', async (arg?: LaneArg) => {
+    const t = await laneFrom(deps, arg, 'Compare which lane with its base?');
+    const st = t && laneState(t.folder, t.lane);
+    if (!st?.base || !st.head || st.base === st.head) {
+      void vscode.window.showInformationMessage('This lane has no changes yet.');
+      return;
+    }
+    const files = await changedFiles(t!.folder.root, st.base, st.head);
+    const resources = files.map((f) => [
+      vscode.Uri.file(path.join(t!.folder.root, f.path)),
+      laneUri(t!.folder.root, st.base!, f.oldPath ?? f.path),
+      laneUri(t!.folder.root, st.head!, f.path),
+    ]);
+    await vscode.commands.executeCommand('vscode.changes', `Lane ${t!.lane} ↔ base`, resources);
+  });
+
+  register(deps, 'agentLanes.showRunReport', async (uri?: vscode.Uri) => {
+    const folder = await folderFrom(deps, uri);
+    const run = folder?.run;
+    if (!folder || !run) {
+      void vscode.window.showInformationMessage('There is no run yet.');
+      return;
+    }
+    const file = runPaths(folder.commonDir, run.runId).report;
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8'); // written by the merge queue (lanes reconcile)
+    } catch {
+      const lanes = run.lanes.filter((l) => l.head && l.base).map((l) => ({ id: l.id, base: l.base!, head: l.head! }));
+      const radar = await conflictRadar(folder.root, lanes, { details: true });
+      text = runReport(run, folder.live?.plan.goal ?? folder.plan?.plan?.goal ?? '', radar);
+      await fs.writeFile(file, text);
+    }
+    await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(file));
+  });
+
+  register(deps, 'agentLanes.cleanUp', async (uri?: vscode.Uri) => {
+    const folder = await folderFrom(deps, uri);
+    if (!folder) return undefined;
+    const actions = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Agent Lanes: cleaning up finished runs…' }, () =>
+      cleanRuns({ repo: folder.root, commonDir: folder.commonDir }),
+    );
+    const kept = actions.filter((a) => a.action === 'kept');
+    const removed = actions.filter((a) => a.action === 'removed');
+    for (const a of actions) deps.log.info(`clean ${a.runId}${a.lane ? `/${a.lane}` : ''}: ${a.action}: ${a.detail}`);
+    const msg = `Agent Lanes: removed ${removed.length}, kept ${kept.length} (unmerged or uncommitted work is never deleted).`;
+    if (kept.length) {
+      const pick = await vscode.window.showWarningMessage(msg, { detail: kept.map((k) => `${k.lane}: ${k.detail}`).join('\n') }, 'Force (save to snapshot refs first)');
+      if (pick) await cleanRuns({ repo: folder.root, commonDir: folder.commonDir, force: true });
+    } else void vscode.window.showInformationMessage(msg);
+    await folder.reloadRun();
+    return actions;
+  });
+
+  register(deps, 'agentLanes.refresh', async () => {
+    for (const f of model.all()) {
+      await f.reloadPlan(false);
+      await f.reloadRun(false);
+      f.fire();
+    }
+  });
+}
+
+async function confirmReplace(folder: FolderModel): Promise<boolean> {
+  const pick = await vscode.window.showWarningMessage(`${folder.name} already has a plan. Replace it?`, { modal: true }, 'Replace');
+  if (pick) await fs.copyFile(folder.planFile, `${folder.planFile}.bak`).catch(() => undefined);
+  return pick === 'Replace';
+}

@@ -1,0 +1,214 @@
+/**
+ * One model per workspace folder that is a git repository: its plan (validated), its latest
+ * run (read from disk, or live from an orchestrator this window started), and the conflict
+ * radar. The tree, tasks, status bar and commands all read from here; it emits which lanes
+ * changed so views refresh only those.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { discoverRepo } from '../core/git/discover';
+import { loadPlan, LoadedPlan, PlanFileError } from '../core/plan/load';
+import { DEFAULT_PLAN_PATH } from '../core/plan/schema';
+import { conflictRadar, PairResult } from '../core/reconcile/radar';
+import { Orchestrator, RunEvent } from '../core/run/engine';
+import { inspectState, RunTruth } from '../core/run/inspect';
+import { listRuns, readState, RunState, runPaths } from '../core/run/state';
+
+export interface ModelChange {
+  folder: FolderModel;
+  /** Lanes whose node changed; undefined = everything in this folder. */
+  lanes?: string[];
+}
+
+export class FolderModel implements vscode.Disposable {
+  plan?: LoadedPlan;
+  planError?: string;
+  run?: RunState;
+  truth?: RunTruth;
+  live?: Orchestrator;
+  radar: PairResult[] = [];
+  private readonly disposables: vscode.Disposable[] = [];
+  private stateWatcher?: vscode.FileSystemWatcher;
+  private watchedStateFile?: string;
+  private readonly emitter: vscode.EventEmitter<ModelChange>;
+  private refreshTimer?: NodeJS.Timeout;
+
+  private constructor(
+    readonly folder: vscode.WorkspaceFolder,
+    readonly root: string,
+    readonly commonDir: string,
+    emitter: vscode.EventEmitter<ModelChange>,
+  ) {
+    this.emitter = emitter;
+  }
+
+  static async create(folder: vscode.WorkspaceFolder, emitter: vscode.EventEmitter<ModelChange>): Promise<FolderModel | undefined> {
+    if (folder.uri.scheme !== 'file') return undefined;
+    // Found without running git: nothing runs in an untrusted folder, not even git.
+    const found = await discoverRepo(folder.uri.fsPath);
+    if (!found) return undefined; // not a git repository
+    const m = new FolderModel(folder, found.root, found.commonDir, emitter);
+    const planWatcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(found.root), DEFAULT_PLAN_PATH));
+    m.disposables.push(
+      planWatcher,
+      planWatcher.onDidChange(() => m.reloadPlan()),
+      planWatcher.onDidCreate(() => m.reloadPlan()),
+      planWatcher.onDidDelete(() => m.reloadPlan()),
+    );
+    await m.reloadPlan(false);
+    await m.reloadRun(false);
+    return m;
+  }
+
+  get planFile(): string {
+    return path.join(this.root, DEFAULT_PLAN_PATH);
+  }
+
+  get name(): string {
+    return this.folder.name;
+  }
+
+  fire(lanes?: string[]): void {
+    this.emitter.fire({ folder: this, lanes });
+  }
+
+  async reloadPlan(fire = true): Promise<void> {
+    try {
+      this.plan = await loadPlan(this.planFile, this.root);
+      this.planError = undefined;
+    } catch (e) {
+      this.plan = undefined;
+      this.planError = e instanceof PlanFileError && e.reason === 'notFound' ? undefined : (e as Error).message;
+    }
+    if (fire) this.fire();
+  }
+
+  /** Read the latest run from disk (unless this window runs it live) and watch its state file. */
+  async reloadRun(fire = true): Promise<void> {
+    if (this.live) return;
+    const id = (await listRuns(this.commonDir))[0];
+    if (!id) {
+      this.run = undefined;
+      this.truth = undefined;
+    } else {
+      try {
+        this.run = await readState(this.commonDir, id);
+        this.truth = inspectState(this.run);
+      } catch {
+        this.run = undefined;
+        this.truth = undefined;
+      }
+      this.watchState(id);
+    }
+    if (fire) this.fire();
+  }
+
+  private watchState(runId: string): void {
+    const file = runPaths(this.commonDir, runId).state;
+    if (this.stateWatcher && this.watchedStateFile === file) return;
+    this.stateWatcher?.dispose();
+    const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), 'state.json'));
+    this.watchedStateFile = file;
+    const later = () => {
+      clearTimeout(this.refreshTimer);
+      this.refreshTimer = setTimeout(() => void this.reloadRun(), 200);
+    };
+    w.onDidChange(later);
+    w.onDidCreate(later);
+    this.stateWatcher = w;
+  }
+
+  /** Follow an orchestrator this window started: state in memory, events per lane. */
+  attach(o: Orchestrator): void {
+    this.live = o;
+    this.run = o.state;
+    this.truth = undefined;
+    this.radar = [];
+    const off = o.onEvent((e: RunEvent) => {
+      if (e.type === 'lane-status' || e.type === 'warning') this.fire(e.type === 'lane-status' || e.lane ? [e.lane!] : undefined);
+      if (e.type === 'lane-commit') void this.updateRadar();
+      if (e.type === 'run-finished') {
+        off();
+        this.live = undefined;
+        void this.reloadRun().then(() => this.updateRadar());
+      }
+    });
+    this.fire();
+  }
+
+  async updateRadar(): Promise<void> {
+    const run = this.run;
+    if (!run || !vscode.workspace.isTrusted) return;
+    const lanes = run.lanes.filter((l) => l.head && l.base && l.head !== l.base).map((l) => ({ id: l.id, base: l.base!, head: l.head! }));
+    if (lanes.length < 2) return;
+    try {
+      const r = await conflictRadar(this.root, lanes);
+      const before = JSON.stringify(this.radar);
+      this.radar = r.pairs;
+      if (JSON.stringify(this.radar) !== before) this.fire();
+    } catch {
+      /* lanes may have been cleaned meanwhile */
+    }
+  }
+
+  collisions(lane: string): PairResult[] {
+    return this.radar.filter((p) => p.a === lane || p.b === lane);
+  }
+
+  dispose(): void {
+    clearTimeout(this.refreshTimer);
+    this.stateWatcher?.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+/** Every git folder of the workspace, kept in step with folder changes. */
+export class WorkspaceModel implements vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<ModelChange>();
+  readonly onDidChange = this.emitter.event;
+  readonly folders = new Map<string, FolderModel>();
+  private readonly subs: vscode.Disposable[] = [];
+  readonly ready: Promise<void>;
+
+  constructor() {
+    this.ready = this.sync();
+    this.subs.push(vscode.workspace.onDidChangeWorkspaceFolders(() => void this.sync()));
+  }
+
+  private async sync(): Promise<void> {
+    const wanted = new Set((vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.toString()));
+    for (const [k, m] of this.folders) {
+      if (!wanted.has(k)) {
+        m.dispose();
+        this.folders.delete(k);
+      }
+    }
+    for (const f of vscode.workspace.workspaceFolders ?? []) {
+      const k = f.uri.toString();
+      if (this.folders.has(k)) continue;
+      const m = await FolderModel.create(f, this.emitter);
+      if (m) this.folders.set(k, m);
+    }
+    this.emitter.fire({ folder: undefined as unknown as FolderModel });
+  }
+
+  all(): FolderModel[] {
+    return [...this.folders.values()];
+  }
+
+  /** The folder for a URI, or the only/first folder with a plan. */
+  pick(uri?: vscode.Uri): FolderModel | undefined {
+    if (uri) {
+      const f = vscode.workspace.getWorkspaceFolder(uri);
+      if (f) return this.folders.get(f.uri.toString());
+    }
+    const all = this.all();
+    return all.find((m) => m.plan) ?? all[0];
+  }
+
+  dispose(): void {
+    for (const m of this.folders.values()) m.dispose();
+    for (const s of this.subs) s.dispose();
+    this.emitter.dispose();
+  }
+}

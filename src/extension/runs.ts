@@ -1,0 +1,197 @@
+/**
+ * Starting, following and stopping runs in this window. Everything that runs a command goes
+ * through here, so Workspace Trust and the first-run approval are checked in one place.
+ */
+import { createHash } from 'node:crypto';
+import * as vscode from 'vscode';
+import { PRESETS, isPresetName } from '../core/agents/presets';
+import { describeCommand, resolveAgent } from '../core/agents/resolve';
+import { Orchestrator, RunError, speedup } from '../core/run/engine';
+import type { Plan } from '../core/plan/schema';
+import type { RunState } from '../core/run/state';
+import type { Log } from './log';
+import type { FolderModel, WorkspaceModel } from './model';
+
+export class UntrustedError extends Error {
+  constructor() {
+    super('Agent Lanes runs nothing in Restricted Mode: no agents, verify commands or git. Trust this workspace to run lanes.');
+    this.name = 'UntrustedError';
+  }
+}
+
+/** Every command handler that runs anything calls this itself (a `when` clause is not enough). */
+export function requireTrust(): void {
+  if (!vscode.workspace.isTrusted) throw new UntrustedError();
+}
+
+export interface Settings {
+  maxParallel?: number;
+  worktreeRoot?: string;
+  defaultAgent: string;
+  agents: Record<string, string[]>;
+  defaultTimeoutMinutes: number;
+  defaultRetries: number;
+  plannerCommand: string[];
+  requireApproval: boolean;
+}
+
+export function settings(folder?: vscode.WorkspaceFolder): Settings {
+  const c = vscode.workspace.getConfiguration('agentLanes', folder);
+  const agents = c.get<Record<string, unknown>>('agents') ?? {};
+  const cleanAgents: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(agents)) if (Array.isArray(v) && v.length && v.every((x) => typeof x === 'string')) cleanAgents[k] = v as string[];
+  const planner = c.get<unknown>('plannerCommand');
+  return {
+    maxParallel: c.get<number>('maxParallel') || undefined,
+    worktreeRoot: c.get<string>('worktreeRoot') || undefined,
+    defaultAgent: c.get<string>('defaultAgent') || 'claude',
+    agents: cleanAgents,
+    defaultTimeoutMinutes: c.get<number>('defaultTimeoutMinutes') ?? 30,
+    defaultRetries: c.get<number>('defaultRetries') ?? 0,
+    plannerCommand: Array.isArray(planner) && planner.every((x) => typeof x === 'string') ? (planner as string[]) : [],
+    requireApproval: c.get<boolean>('requireApproval') ?? true,
+  };
+}
+
+/** The exact commands a plan will run, for the approval prompt. */
+export function commandsOf(plan: Plan, s: Settings): string[] {
+  const out: string[] = [];
+  for (const lane of plan.lanes) {
+    const agent = resolveAgent(plan, lane, s.defaultAgent, s.agents);
+    out.push(`${lane.id}: ${agent.argv.map((a) => (/^[\w./:=@%+{}-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
+    if (lane.verify) out.push(`${lane.id} verify: ${describeCommand(lane.verify)}`);
+  }
+  for (const cmd of plan.worktree?.setup ?? []) out.push(`setup: ${describeCommand(cmd)}`);
+  if (plan.verify) out.push(`integration verify: ${describeCommand(plan.verify)}`);
+  return out;
+}
+
+export class RunController implements vscode.Disposable {
+  private readonly status: vscode.StatusBarItem;
+  private readonly subs: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly model: WorkspaceModel,
+    private readonly log: Log,
+    /** Shows a lane's task in the terminal panel (the task provider attaches to the run). */
+    private readonly showLaneTask: (folder: FolderModel, lane: string) => void,
+  ) {
+    this.status = vscode.window.createStatusBarItem('agentLanes.status', vscode.StatusBarAlignment.Left, 50);
+    this.status.name = 'Agent Lanes';
+    this.status.command = 'agentLanes.plan.focus';
+    this.subs.push(this.status, model.onDidChange(() => this.updateStatus()));
+  }
+
+  private updateStatus(): void {
+    const live = this.model.all().filter((f) => f.live);
+    if (!live.length) {
+      this.status.hide();
+      return;
+    }
+    const lanes = live.flatMap((f) => f.run?.lanes ?? []);
+    const running = lanes.filter((l) => l.status === 'running' || l.status === 'verifying').length;
+    const done = lanes.filter((l) => l.status === 'passed').length;
+    const failed = lanes.filter((l) => ['failed', 'timed-out', 'cancelled', 'skipped'].includes(l.status)).length;
+    this.status.text = `$(sync~spin) Lanes ${running} running · ${done} done${failed ? ` · ${failed} failed` : ''}`;
+    this.status.tooltip = 'Agent Lanes: a run is active. Click to show the lanes.';
+    this.status.show();
+  }
+
+  /** Ask once per set of commands (remembered by their hash). */
+  async approve(folder: FolderModel, plan: Plan): Promise<boolean> {
+    const s = settings(folder.folder);
+    if (!s.requireApproval) return true;
+    const cmds = commandsOf(plan, s);
+    const hash = createHash('sha256').update(JSON.stringify(cmds)).digest('hex');
+    const key = `agentLanes.approved.${hash}`;
+    if (this.context.workspaceState.get<boolean>(key)) return true;
+    const missing = plan.lanes
+      .map((l) => resolveAgent(plan, l, s.defaultAgent, s.agents))
+      .filter((a) => isPresetName(a.name))
+      .map((a) => PRESETS[a.name as keyof typeof PRESETS].label);
+    const answer = await vscode.window.showWarningMessage(
+      'Agent Lanes will run these commands in lane worktrees. Run them?',
+      { modal: true, detail: cmds.join('\n') + (missing.length ? `\n\nAgents: ${[...new Set(missing)].join(', ')}` : '') },
+      'Run',
+    );
+    if (answer !== 'Run') return false;
+    await this.context.workspaceState.update(key, true);
+    return true;
+  }
+
+  /** Start a run of the folder's plan (or of some lanes), or re-run lanes of the current run. */
+  async start(folder: FolderModel, opts: { lanes?: string[]; resume?: string; feedback?: Record<string, string> } = {}): Promise<Orchestrator | undefined> {
+    requireTrust();
+    if (folder.live) {
+      void vscode.window.showWarningMessage(`A run is already active in ${folder.name}; stop it first.`);
+      return undefined;
+    }
+    const plan = opts.resume ? undefined : folder.plan;
+    if (!opts.resume && (!plan?.ok || !plan.plan)) {
+      const open = await vscode.window.showErrorMessage('The plan has errors; fix them before running it.', 'Show Problems');
+      if (open) void vscode.commands.executeCommand('workbench.actions.view.problems');
+      return undefined;
+    }
+    const s = settings(folder.folder);
+    let o: Orchestrator;
+    try {
+      o = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Agent Lanes: preparing the run…' }, () =>
+        Orchestrator.prepare({
+          cwd: folder.root,
+          resume: opts.resume,
+          lanes: opts.lanes,
+          feedback: opts.feedback,
+          maxParallel: s.maxParallel,
+          worktreeRoot: s.worktreeRoot,
+          defaultAgent: s.defaultAgent,
+          agentOverrides: s.agents,
+          defaultTimeoutMinutes: s.defaultTimeoutMinutes,
+          defaultRetries: s.defaultRetries,
+          dieWithOrchestrator: true,
+        }),
+      );
+    } catch (e) {
+      if (e instanceof RunError) {
+        void vscode.window.showErrorMessage(`Agent Lanes: ${e.message}`);
+        return undefined;
+      }
+      throw e;
+    }
+    if (!(await this.approve(folder, o.plan))) return undefined;
+    this.log.info(`run ${o.runId} in ${folder.root}: ${o.state.lanes.map((l) => l.id).join(', ')}`);
+    folder.attach(o);
+    const shown = new Set<string>();
+    o.onEvent((e) => {
+      if (e.type === 'lane-status' && (e.status === 'running' || e.status === 'verifying') && !shown.has(e.lane)) {
+        shown.add(e.lane);
+        this.showLaneTask(folder, e.lane);
+      }
+      if (e.type === 'lane-status') this.log.info(`${e.lane}: ${e.status}${e.reason ? ` (${e.reason.split('\n')[0]})` : ''}`);
+      if (e.type === 'warning') this.log.warn(`${e.lane ? `${e.lane}: ` : ''}${e.message}`);
+    });
+    void o.run().then((state) => this.finished(folder, state));
+    return o;
+  }
+
+  private async finished(folder: FolderModel, state: RunState): Promise<void> {
+    const passed = state.lanes.filter((l) => l.status === 'passed').length;
+    const sp = speedup(state);
+    const msg = `Agent Lanes: run ${state.runId} finished: ${passed}/${state.lanes.length} lanes passed${sp ? ` (speedup ${sp.toFixed(2)}×)` : ''}.`;
+    this.log.info(msg);
+    const pick = await (passed === state.lanes.length ? vscode.window.showInformationMessage(msg, 'Show Report') : vscode.window.showWarningMessage(msg, 'Show Report'));
+    if (pick === 'Show Report') void vscode.commands.executeCommand('agentLanes.showRunReport', folder.folder.uri);
+  }
+
+  cancelLane(folder: FolderModel, lane: string): boolean {
+    return folder.live?.cancelLane(lane) ?? false;
+  }
+
+  cancelRun(folder: FolderModel): void {
+    folder.live?.cancel();
+  }
+
+  dispose(): void {
+    for (const s of this.subs) s.dispose();
+  }
+}

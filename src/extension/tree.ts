@@ -1,0 +1,208 @@
+/**
+ * The Plan view: the goal, then each lane with its role, a status icon, elapsed time, attempt,
+ * dependencies and collisions; once a lane has run, the files it changed (click for a diff
+ * against its base). Nodes have stable ids and per-state context values; only the nodes that
+ * changed are refreshed.
+ */
+import * as vscode from 'vscode';
+import { changedFiles, FileChange } from '../core/reconcile/diff';
+import type { Lane } from '../core/plan/schema';
+import type { LaneState, LaneStatus } from '../core/run/state';
+import { laneUri } from './content';
+import type { FolderModel, WorkspaceModel } from './model';
+
+export type Node =
+  | { kind: 'folder'; folder: FolderModel }
+  | { kind: 'goal'; folder: FolderModel }
+  | { kind: 'lane'; folder: FolderModel; lane: Lane }
+  | { kind: 'file'; folder: FolderModel; lane: string; change: FileChange; base: string; head: string }
+  | { kind: 'info'; folder: FolderModel; lane: string; key: string; label: string; tooltip?: string; icon?: string };
+
+const ICONS: Record<LaneStatus, [string, string | undefined]> = {
+  queued: ['circle-outline', undefined],
+  blocked: ['debug-pause', 'disabledForeground'],
+  running: ['sync~spin', 'charts.blue'],
+  verifying: ['loading~spin', 'charts.blue'],
+  passed: ['pass-filled', 'testing.iconPassed'],
+  failed: ['error', 'testing.iconFailed'],
+  'timed-out': ['watch', 'testing.iconFailed'],
+  cancelled: ['circle-slash', 'disabledForeground'],
+  skipped: ['debug-step-over', 'disabledForeground'],
+};
+
+function elapsed(l: LaneState): string {
+  if (!l.startedAt) return '';
+  const ms = (l.endedAt ? Date.parse(l.endedAt) : Date.now()) - Date.parse(l.startedAt);
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+export function laneState(folder: FolderModel, id: string): LaneState | undefined {
+  return folder.run?.lanes.find((l) => l.id === id);
+}
+
+export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.Disposable {
+  private readonly emitter = new vscode.EventEmitter<Node | Node[] | undefined | void>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private readonly laneNodes = new Map<string, Node>();
+  private readonly fileCache = new Map<string, FileChange[]>();
+  private readonly sub: vscode.Disposable;
+  private ticker?: NodeJS.Timeout;
+
+  constructor(private readonly model: WorkspaceModel) {
+    this.sub = model.onDidChange((c) => {
+      if (!c.folder || !c.lanes) {
+        this.emitter.fire();
+        return;
+      }
+      const nodes = c.lanes.map((id) => this.laneNodes.get(`${c.folder.root}|${id}`)).filter((n): n is Node => !!n);
+      this.emitter.fire(nodes.length === c.lanes.length ? nodes : undefined);
+    });
+    // Elapsed times of running lanes tick once a second (only those nodes refresh).
+    this.ticker = setInterval(() => {
+      const running = [...this.laneNodes.values()].filter((n) => n.kind === 'lane' && ['running', 'verifying'].includes(laneState(n.folder, n.lane.id)?.status ?? ''));
+      if (running.length) this.emitter.fire(running);
+    }, 1000);
+  }
+
+  private multi(): boolean {
+    return this.model.all().length > 1;
+  }
+
+  getChildren(node?: Node): vscode.ProviderResult<Node[]> {
+    if (!node) {
+      const folders = this.model.all().filter((f) => f.plan || f.planError);
+      if (this.multi()) return folders.map((folder) => ({ kind: 'folder', folder }));
+      return folders[0] ? this.folderChildren(folders[0]) : [];
+    }
+    if (node.kind === 'folder') return this.folderChildren(node.folder);
+    if (node.kind === 'lane') return this.laneChildren(node.folder, node.lane);
+    return [];
+  }
+
+  private folderChildren(folder: FolderModel): Node[] {
+    const out: Node[] = [{ kind: 'goal', folder }];
+    const lanes = folder.run && folder.live ? folder.live.plan.lanes : folder.plan?.plan?.lanes ?? [];
+    for (const lane of lanes) {
+      const n: Node = { kind: 'lane', folder, lane };
+      this.laneNodes.set(`${folder.root}|${lane.id}`, n);
+      out.push(n);
+    }
+    return out;
+  }
+
+  private async laneChildren(folder: FolderModel, lane: Lane): Promise<Node[]> {
+    const out: Node[] = [];
+    const st = laneState(folder, lane.id);
+    if (lane.dependsOn?.length) out.push({ kind: 'info', folder, lane: lane.id, key: 'deps', label: `depends on ${lane.dependsOn.join(', ')}`, icon: 'references' });
+    for (const c of folder.collisions(lane.id)) {
+      const other = c.a === lane.id ? c.b : c.a;
+      out.push({
+        kind: 'info',
+        folder,
+        lane: lane.id,
+        key: `radar-${other}-${c.kind}`,
+        label: c.kind === 'conflict' ? `conflicts with ${other}: ${c.files.join(', ')}` : `also changed by ${other}: ${c.files.join(', ')}`,
+        icon: c.kind === 'conflict' ? 'warning' : 'info',
+      });
+    }
+    if (st?.reason && ['failed', 'timed-out', 'skipped', 'cancelled'].includes(st.status)) {
+      out.push({ kind: 'info', folder, lane: lane.id, key: 'reason', label: st.reason.split('\n')[0]!, tooltip: st.reason, icon: 'note' });
+    }
+    for (const w of st?.warnings ?? []) out.push({ kind: 'info', folder, lane: lane.id, key: `w-${w.slice(0, 40)}`, label: w.split('\n')[0]!, tooltip: w, icon: 'alert' });
+    // Listing files runs git: only in trusted workspaces.
+    if (st?.base && st.head && st.head !== st.base && vscode.workspace.isTrusted) {
+      const key = `${st.base}..${st.head}`;
+      let files = this.fileCache.get(key);
+      if (!files) {
+        try {
+          files = await changedFiles(folder.root, st.base, st.head);
+          this.fileCache.set(key, files);
+        } catch {
+          files = [];
+        }
+      }
+      for (const change of files) out.push({ kind: 'file', folder, lane: lane.id, change, base: st.base, head: st.head });
+    }
+    return out;
+  }
+
+  getParent(node: Node): vscode.ProviderResult<Node> {
+    if (node.kind === 'folder') return undefined;
+    const folderNode: Node | undefined = this.multi() ? { kind: 'folder', folder: node.folder } : undefined;
+    if (node.kind === 'goal' || node.kind === 'lane') return folderNode;
+    const lane = (node.folder.plan?.plan?.lanes ?? []).find((l) => l.id === node.lane);
+    return lane ? { kind: 'lane', folder: node.folder, lane } : folderNode;
+  }
+
+  getTreeItem(node: Node): vscode.TreeItem {
+    switch (node.kind) {
+      case 'folder': {
+        const item = new vscode.TreeItem(node.folder.name, vscode.TreeItemCollapsibleState.Expanded);
+        item.id = `folder:${node.folder.root}`;
+        item.iconPath = new vscode.ThemeIcon('repo');
+        item.contextValue = 'folder';
+        return item;
+      }
+      case 'goal': {
+        const p = node.folder.plan;
+        const goal = node.folder.live?.plan.goal ?? p?.plan?.goal;
+        const item = new vscode.TreeItem(goal ?? (p ? 'The plan has errors' : node.folder.planError ?? 'No plan'), vscode.TreeItemCollapsibleState.None);
+        item.id = `goal:${node.folder.root}`;
+        item.iconPath = new vscode.ThemeIcon(p && !p.ok ? 'error' : 'target');
+        item.tooltip = p && !p.ok ? p.errors.map((e) => e.message).join('\n') : goal;
+        item.description = p && !p.ok ? `${p.errors.length} error(s): open the plan` : node.folder.run ? `run ${node.folder.run.runId}` : undefined;
+        item.command = { command: 'vscode.open', title: 'Open Plan', arguments: [vscode.Uri.file(node.folder.planFile)] };
+        item.contextValue = 'goal';
+        return item;
+      }
+      case 'lane': {
+        const st = laneState(node.folder, node.lane.id);
+        const status: LaneStatus | undefined = st?.status;
+        const collisions = node.folder.collisions(node.lane.id);
+        const item = new vscode.TreeItem(node.lane.id, vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = `lane:${node.folder.root}:${node.lane.id}`;
+        const [icon, color] = status ? ICONS[status] : ['circle-large-outline', undefined];
+        item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
+        const bits = [node.lane.role ?? 'implement'];
+        if (status) bits.push(status);
+        if (st?.startedAt) bits.push(elapsed(st));
+        if (st && st.attempts.length > 1) bits.push(`attempt ${st.attempts.length}`);
+        if (collisions.some((c) => c.kind === 'conflict')) bits.push('⚠ conflicts');
+        item.description = bits.join(' · ');
+        const md = new vscode.MarkdownString();
+        md.appendMarkdown(`**${node.lane.id}** (${node.lane.role ?? 'implement'})\n\n`);
+        md.appendText(node.lane.brief);
+        if (st?.reason) md.appendMarkdown(`\n\n---\n`).appendText(st.reason.split('\n')[0]!);
+        item.tooltip = md;
+        item.contextValue = `lane:${status ?? 'idle'}${st?.head && st.base && st.head !== st.base ? ':changed' : ''}`;
+        return item;
+      }
+      case 'file': {
+        const c = node.change;
+        const item = new vscode.TreeItem(vscode.Uri.file(`${node.folder.root}/${c.path}`), vscode.TreeItemCollapsibleState.None);
+        item.id = `file:${node.folder.root}:${node.lane}:${c.path}`;
+        item.description = `${c.kind}${c.binary ? ' · binary' : ` · +${c.added ?? 0} −${c.removed ?? 0}`}${c.oldPath ? ` · from ${c.oldPath}` : ''}`;
+        const left = laneUri(node.folder.root, node.base, c.oldPath ?? c.path, `${c.oldPath ?? c.path} (base)`);
+        const right = laneUri(node.folder.root, node.head, c.path, `${c.path} (${node.lane})`);
+        item.command = { command: 'vscode.diff', title: 'Compare with Base', arguments: [left, right, `${c.path} (base ↔ ${node.lane})`] };
+        item.contextValue = 'laneFile';
+        return item;
+      }
+      case 'info': {
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
+        item.id = `info:${node.folder.root}:${node.lane}:${node.key}`;
+        item.iconPath = node.icon ? new vscode.ThemeIcon(node.icon) : undefined;
+        item.tooltip = node.tooltip ?? node.label;
+        item.contextValue = 'laneInfo';
+        return item;
+      }
+    }
+  }
+
+  dispose(): void {
+    clearInterval(this.ticker);
+    this.sub.dispose();
+    this.emitter.dispose();
+  }
+}
