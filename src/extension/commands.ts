@@ -43,14 +43,14 @@ function register(deps: Deps, id: CommandId, handler: (...args: never[]) => unkn
         if (COMMANDS[id].trust) requireTrust();
         return await (handler as (...a: unknown[]) => unknown)(...args);
       } catch (e) {
+        // Messages are not awaited: the command settles now, whatever the user does later.
         if (e instanceof UntrustedError) {
-          const pick = await vscode.window.showWarningMessage(e.message, 'Manage Workspace Trust');
-          if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
+          deps.log.warn(`${id}: refused in Restricted Mode`);
+          void vscode.window.showWarningMessage(e.message, 'Manage Workspace Trust').then((pick) => pick && vscode.commands.executeCommand('workbench.trust.manage'));
           return undefined;
         }
         deps.log.error(`${id}: ${(e as Error).stack ?? String(e)}`);
-        const pick = await vscode.window.showErrorMessage(`Agent Lanes: ${(e as Error).message}`, 'Open Log');
-        if (pick) deps.log.show();
+        void vscode.window.showErrorMessage(`Agent Lanes: ${(e as Error).message}`, 'Open Log').then((pick) => pick && deps.log.show());
         return undefined;
       }
     }),

@@ -1,0 +1,34 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { folder, waitFor } from './util';
+
+describe('recovery after a reload or crash', () => {
+  it('shows the truth when the state says a lane was running but nobody runs it', async () => {
+    const f = await folder();
+    const prev = f.run!;
+    // A newer run whose orchestrator and agent are gone (as after an extension host crash).
+    const runId = '29991231-235959-beef';
+    const dir = path.join(f.commonDir, 'lanes', 'runs', runId);
+    fs.mkdirSync(dir, { recursive: true });
+    const state = {
+      ...prev,
+      runId,
+      status: 'running',
+      orchestrator: { pid: 2147483000, argv: ['node', 'gone'], startedAt: new Date().toISOString() },
+      lanes: prev.lanes.map((l, i) => (i === 0 ? { ...l, status: 'running', process: { pid: 2147483001, argv: ['node', 'agent.js'], startedAt: new Date().toISOString() } } : l)),
+    };
+    fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify(state));
+    try {
+      await vscode.commands.executeCommand('agentLanes.refresh');
+      await waitFor('the interrupted run', () => f.run?.runId === runId);
+      assert.strictEqual(f.truth!.status, 'interrupted');
+      assert.strictEqual(f.truth!.orchestrator, 'dead');
+      assert.strictEqual(f.truth!.lanes[0]!.process, 'dead');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await vscode.commands.executeCommand('agentLanes.refresh');
+    }
+  });
+});

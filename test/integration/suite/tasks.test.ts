@@ -1,0 +1,79 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { Node } from '../../../src/extension/tree';
+import { alive, api, folder, screenshot, waitFor, workspaceDir } from './util';
+
+function endOf(execution: vscode.TaskExecution): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    // onDidEndTaskProcess can fire twice when a terminal is reused: settle on the first.
+    const sub = vscode.tasks.onDidEndTaskProcess((e) => {
+      if (e.execution === execution || e.execution.task.definition.lane === execution.task.definition.lane) {
+        sub.dispose();
+        resolve(e.exitCode);
+      }
+    });
+  });
+}
+
+describe('lanes as tasks', () => {
+  it('provides one agentLane task per lane', async () => {
+    const tasks = await vscode.tasks.fetchTasks({ type: 'agentLane' });
+    assert.deepStrictEqual(tasks.map((t) => t.definition.lane).sort(), ['impl', 'stuck', 'tests']);
+    assert.ok(tasks.every((t) => t.execution instanceof vscode.CustomExecution));
+    assert.strictEqual(tasks[0]!.source, 'Agent Lanes');
+  });
+
+  it('runs a two-lane plan through the task provider and watches the statuses change to passed', async () => {
+    const f = await folder();
+    const task = (await vscode.tasks.fetchTasks({ type: 'agentLane' })).find((t) => t.definition.lane === 'tests')!;
+    const seen = new Set<string>();
+    const a = await api();
+    const sub = a.model.onDidChange(() => {
+      for (const l of f.run?.lanes ?? []) seen.add(`${l.id}:${l.status}`);
+    });
+    const execution = await vscode.tasks.executeTask(task);
+    const code = await endOf(execution);
+    sub.dispose();
+    assert.strictEqual(code, 0);
+    await waitFor('the run to finish', () => !f.live && f.run?.lanes.every((l) => l.status === 'passed'));
+    assert.deepStrictEqual(f.run!.lanes.map((l) => [l.id, l.status]), [
+      ['impl', 'passed'],
+      ['tests', 'passed'],
+    ]);
+    for (const s of ['impl:running', 'impl:passed', 'tests:blocked', 'tests:running', 'tests:passed']) assert.ok(seen.has(s), `saw ${s}: ${[...seen].join(', ')}`);
+    // The lanes ran in their own worktrees: the user's folder is untouched.
+    assert.strictEqual(fs.existsSync(path.join(workspaceDir(), 'src/b.txt')), false);
+    assert.ok(fs.existsSync(path.join(f.run!.lanes[0]!.worktree, 'src/b.txt')));
+    // The tree shows the result and the files each lane changed.
+    const roots = (await a.tree.getChildren()) as Node[];
+    const impl = roots.find((n) => n.kind === 'lane' && n.lane.id === 'impl')!;
+    assert.match(String(a.tree.getTreeItem(impl).contextValue), /^lane:passed:changed$/);
+    const files = ((await a.tree.getChildren(impl)) as Node[]).filter((n) => n.kind === 'file');
+    assert.deepStrictEqual(files.map((n) => (n.kind === 'file' ? n.change.path : '')), ['src/b.txt']);
+    // Clicking a file opens a diff against the base through the read-only lane scheme.
+    const item = a.tree.getTreeItem(files[0]!);
+    await vscode.commands.executeCommand(item.command!.command, ...(item.command!.arguments ?? []));
+    await waitFor('the diff editor', () => vscode.window.tabGroups.activeTabGroup.activeTab?.input instanceof vscode.TabInputTextDiff);
+    const input = vscode.window.tabGroups.activeTabGroup.activeTab!.input as vscode.TabInputTextDiff;
+    assert.strictEqual((await vscode.workspace.openTextDocument(input.modified)).getText(), 'b\n');
+    await vscode.commands.executeCommand('agentLanes.plan.focus');
+    await screenshot('sidebar-finished-run');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('cancels the lane, with its whole process tree, when its task is stopped', async () => {
+    const f = await folder();
+    const pids = path.join(workspaceDir(), '..', 'stuck.pids');
+    const task = (await vscode.tasks.fetchTasks({ type: 'agentLane' })).find((t) => t.definition.lane === 'stuck')!;
+    const execution = await vscode.tasks.executeTask(task);
+    await waitFor('the stuck agent to start', () => fs.existsSync(pids));
+    const [agentPid, childPid] = fs.readFileSync(pids, 'utf8').split(' ').map(Number);
+    const ended = endOf(execution);
+    execution.terminate();
+    await ended;
+    await waitFor('the lane to be cancelled', () => f.run?.lanes.find((l) => l.id === 'stuck')?.status === 'cancelled');
+    await waitFor('the agent and its child to die', () => !alive(agentPid!) && !alive(childPid!), 10000);
+  });
+});

@@ -1,0 +1,23 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import type { Node } from '../../../src/extension/tree';
+import { api, folder, workspaceDir } from './util';
+
+describe('Restricted Mode', () => {
+  it('activates, shows the plan read-only, and runs nothing: no agents, no verify, no git', async () => {
+    assert.strictEqual(vscode.workspace.isTrusted, false);
+    const a = await api();
+    const f = await folder();
+    assert.ok(f.plan?.ok);
+    const roots = (await a.tree.getChildren()) as Node[];
+    assert.deepStrictEqual(roots.filter((n) => n.kind === 'lane').map((n) => (n.kind === 'lane' ? n.lane.id : '')), ['impl', 'tests', 'stuck']);
+    // The command handlers check trust themselves (not just a when clause).
+    for (const id of ['agentLanes.runPlan', 'agentLanes.resumeRun', 'agentLanes.cleanUp']) {
+      assert.strictEqual(await vscode.commands.executeCommand(id, f.folder.uri), undefined, id);
+    }
+    await assert.rejects(a.runs.start(f), /Restricted Mode/);
+    assert.strictEqual(fs.existsSync(path.join(workspaceDir(), '.git', 'lanes')), false, 'no run was created');
+  });
+});
