@@ -21,6 +21,8 @@ export interface AgentLanesApi {
   tasks: LaneTaskProvider;
   /** Resolves once activation's asynchronous work (folders, recovery check) is done. */
   ready: Promise<void>;
+  /** Measured activation cost: synchronous part, and until the model (plans, runs) is ready. */
+  timings: { activateMs: number; readyMs?: number };
 }
 
 export function activate(context: vscode.ExtensionContext): AgentLanesApi {
@@ -53,12 +55,15 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi {
   };
   context.subscriptions.push(model.onDidChange(setContext));
 
+  const timings: AgentLanesApi['timings'] = { activateMs: 0 };
   const ready = model.ready.then(async () => {
+    timings.readyMs = Date.now() - started;
     setContext();
     log.info(`activated in ${Date.now() - started} ms: ${model.all().length} git folder(s), trusted: ${vscode.workspace.isTrusted}`);
     for (const f of model.all()) void offerRecovery(f);
   });
-  return { model, runs, tree, tasks, ready };
+  timings.activateMs = Date.now() - started;
+  return { model, runs, tree, tasks, ready, timings };
 }
 
 /** After a reload or a crash: say what happened to the run and offer to resume it. */

@@ -55,8 +55,7 @@ export class FolderModel implements vscode.Disposable {
       planWatcher.onDidCreate(() => m.reloadPlan()),
       planWatcher.onDidDelete(() => m.reloadPlan()),
     );
-    await m.reloadPlan(false);
-    await m.reloadRun(false);
+    await Promise.all([m.reloadPlan(false), m.reloadRun(false)]);
     return m;
   }
 
@@ -183,12 +182,9 @@ export class WorkspaceModel implements vscode.Disposable {
         this.folders.delete(k);
       }
     }
-    for (const f of vscode.workspace.workspaceFolders ?? []) {
-      const k = f.uri.toString();
-      if (this.folders.has(k)) continue;
-      const m = await FolderModel.create(f, this.emitter);
-      if (m) this.folders.set(k, m);
-    }
+    const fresh = (vscode.workspace.workspaceFolders ?? []).filter((f) => !this.folders.has(f.uri.toString()));
+    const models = await Promise.all(fresh.map((f) => FolderModel.create(f, this.emitter)));
+    fresh.forEach((f, i) => models[i] && this.folders.set(f.uri.toString(), models[i]!));
     this.emitter.fire({ folder: undefined as unknown as FolderModel });
   }
 

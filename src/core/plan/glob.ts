@@ -34,7 +34,18 @@ export function expandBraces(pattern: string): string[] {
   return [pattern]; // unbalanced: literal
 }
 
+const normalized = new Map<string, string[]>();
+
 function normalize(pattern: string): string[] {
+  const hit = normalized.get(pattern);
+  if (hit) return hit;
+  const out = normalizeUncached(pattern);
+  if (normalized.size > 10_000) normalized.clear();
+  normalized.set(pattern, out);
+  return out;
+}
+
+function normalizeUncached(pattern: string): string[] {
   let p = pattern.trim().replace(/\\/g, '/').replace(/^\.\//, '').replace(/\/+/g, '/');
   if (p.startsWith('/')) p = p.slice(1);
   if (p.endsWith('/')) p += '**';

@@ -4,7 +4,7 @@
 // the workbench in headless Chromium driven by playwright-core. Installed by install.sh.
 //
 //   node test/integration/host/run.js --workspace=DIR [--untrusted] [--grep=REGEX]
-//        [--screenshots=DIR] [--timeout=SECONDS] [--verbose] [--keep]
+//        [--screenshots=DIR] [--timeout=SECONDS] [--verbose] [--keep] [--tests=FILE]
 //
 // Exit code: 0 all tests passed, 1 failures, 2 harness error or timeout.
 // The mocha report is streamed from a file (console.log in the extension host does not apply
@@ -179,7 +179,7 @@ async function main() {
   const remote = (p) => `vscode-remote://${authority}${p}`;
   const payload = [
     ['extensionDevelopmentPath', remote(repo)],
-    ['extensionTestsPath', remote(path.join(repo, 'out/test/integration/index.js'))],
+    ['extensionTestsPath', remote(args.tests ? path.resolve(String(args.tests)) : path.join(repo, 'out/test/integration/index.js'))],
     ['skipWelcome', 'true'],
   ];
   const url = `http://${authority}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
