@@ -6,7 +6,7 @@ export type Log = vscode.LogOutputChannel;
 /** The "Agent Lanes" log channel, with every git command the extension runs. */
 export function createLog(): { log: Log; dispose(): void } {
   const log = vscode.window.createOutputChannel('Agent Lanes', { log: true });
-  const off = onGitCommand((e) => log.trace(`> git ${e.args.join(' ')} [${e.ms}ms]${e.code === 0 ? '' : ` (exit ${e.code})`} in ${e.cwd}`));
+  const off = onGitCommand((e) => log.info(`> git ${e.args.join(' ')} [${e.ms}ms]${e.code === 0 ? '' : ` (exit ${e.code})`} in ${e.cwd}`));
   return {
     log,
     dispose() {

@@ -167,7 +167,12 @@ export class RunController implements vscode.Disposable {
         shown.add(e.lane);
         this.showLaneTask(folder, e.lane);
       }
-      if (e.type === 'lane-status') this.log.info(`${e.lane}: ${e.status}${e.reason ? ` (${e.reason.split('\n')[0]})` : ''}`);
+      if (e.type === 'lane-status') {
+        this.log.info(`${e.lane}: ${e.status}${e.reason ? ` (${e.reason.split('\n')[0]})` : ''}`);
+        const attempt = e.state.attempts[e.state.attempts.length - 1];
+        if (e.status === 'running' && e.reason?.startsWith('attempt') && attempt) this.log.info(`> ${attempt.agentArgv.map((a) => JSON.stringify(a)).join(' ')}  [lane ${e.lane}, in ${e.state.worktree}]`);
+        if (e.status === 'verifying') this.log.info(`> ${e.reason ?? ''}  [verify ${e.lane}]`);
+      }
       if (e.type === 'warning') this.log.warn(`${e.lane ? `${e.lane}: ` : ''}${e.message}`);
     });
     void o.run().then((state) => this.finished(folder, state));

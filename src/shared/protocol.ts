@@ -1,0 +1,93 @@
+/**
+ * The reconcile panel's message protocol, shared by the extension host and the webview. Every
+ * message either side receives is validated with these schemas; unknown or malformed messages
+ * are dropped (and logged by the host). One transport: postMessage.
+ */
+import { z } from 'zod';
+
+const id = z.string().min(1).max(200);
+const filePath = z.string().min(1).max(4096);
+
+export const FileView = z.object({
+  path: filePath,
+  oldPath: filePath.optional(),
+  kind: z.enum(['added', 'modified', 'deleted', 'renamed', 'copied', 'typechange']),
+  added: z.number().optional(),
+  removed: z.number().optional(),
+  binary: z.boolean(),
+});
+
+export const LaneView = z.object({
+  id,
+  role: z.string(),
+  status: z.string(),
+  reason: z.string().optional(),
+  attempts: z.number(),
+  verify: z.object({ command: z.string(), passed: z.boolean() }).optional(),
+  files: z.array(FileView),
+  /** Part of what the merge queue integrates and an apply brings in. */
+  accepted: z.boolean(),
+  /** Whether its work can be merged at all (it passed and has a head). */
+  mergeable: z.boolean(),
+});
+
+export const PairView = z.object({ a: id, b: id, kind: z.enum(['conflict', 'hotspot']), files: z.array(filePath) });
+
+export const QueueView = z.object({
+  running: z.boolean(),
+  step: z.string().optional(),
+  merged: z.array(id),
+  held: z.array(z.object({ lane: id, reason: z.string() })),
+  verify: z.object({ command: z.string(), passed: z.boolean(), exit: z.string(), outputTail: z.string() }).optional(),
+  culprit: z.object({ lane: id, outputTail: z.string(), probes: z.number() }).optional(),
+  sentBack: z.array(z.object({ lane: id, result: z.string() })),
+  head: z.string().optional(),
+  passed: z.boolean().optional(),
+});
+
+export const PanelState = z.object({
+  folder: z.string(),
+  runId: z.string(),
+  goal: z.string(),
+  lanes: z.array(LaneView),
+  pairs: z.array(PairView),
+  queue: QueueView.optional(),
+  lastApply: z.object({ id: z.string(), files: z.number(), undone: z.boolean() }).optional(),
+  busy: z.string().optional(),
+});
+
+export const ToHost = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready') }),
+  z.object({ type: z.literal('openDiff'), lane: id, path: filePath, against: id.optional() }),
+  z.object({ type: z.literal('acceptLane'), lane: id, accepted: z.boolean() }),
+  z.object({ type: z.literal('rejectLane'), lane: id }),
+  z.object({ type: z.literal('acceptFile'), lane: id, path: filePath }),
+  z.object({ type: z.literal('sendFeedback'), lane: id, text: z.string().trim().min(1).max(20000) }),
+  z.object({ type: z.literal('runQueue') }),
+  z.object({ type: z.literal('apply') }),
+  z.object({ type: z.literal('undo') }),
+]);
+
+export const ToWebview = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('state'), state: PanelState }),
+  z.object({ type: z.literal('result'), action: z.string(), ok: z.boolean(), text: z.string() }),
+]);
+
+export type FileView = z.infer<typeof FileView>;
+export type LaneView = z.infer<typeof LaneView>;
+export type PairView = z.infer<typeof PairView>;
+export type QueueView = z.infer<typeof QueueView>;
+export type PanelState = z.infer<typeof PanelState>;
+export type ToHost = z.infer<typeof ToHost>;
+export type ToWebview = z.infer<typeof ToWebview>;
+
+/** Parse a message or return undefined (never throws on hostile input). */
+export function parseToHost(raw: unknown): ToHost | undefined {
+  const r = ToHost.safeParse(raw);
+  return r.success ? r.data : undefined;
+}
+
+export function parseToWebview(raw: unknown): ToWebview | undefined {
+  const r = ToWebview.safeParse(raw);
+  return r.success ? r.data : undefined;
+}
