@@ -7,7 +7,7 @@
 //                                         (and left out of the .vsix by .vscodeignore)
 //   node esbuild.config.mjs --watch
 import * as esbuild from 'esbuild';
-import { chmod, mkdir, writeFile, readFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +72,14 @@ async function writeSchema() {
   await writeFile(path.join(root, 'dist/plan.schema.json'), JSON.stringify(mod.exports.planJsonSchema(), null, 2) + '\n');
 }
 
+/** Codicons are copied next to the bundles (node_modules is not in the .vsix). */
+async function copyCodicons() {
+  await mkdir(path.join(root, 'dist/media'), { recursive: true });
+  for (const f of ['codicon.css', 'codicon.ttf']) await copyFile(path.join(root, 'node_modules/@vscode/codicons/dist', f), path.join(root, 'dist/media', f));
+}
+
 await mkdir(path.join(root, 'dist'), { recursive: true });
+await copyCodicons();
 if (watch) {
   const contexts = await Promise.all(builds.map((b) => esbuild.context(b)));
   await Promise.all(contexts.map((c) => c.watch()));

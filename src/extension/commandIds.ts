@@ -18,5 +18,8 @@ export const COMMANDS = {
   'agentLanes.showRunReport': { trust: true },
   'agentLanes.cleanUp': { trust: true },
   'agentLanes.refresh': { trust: false },
+  'agentLanes.openReconcilePanel': { trust: true },
+  'agentLanes.acceptHunk': { trust: true },
+  'agentLanes.showLaneConflict': { trust: true },
 } as const;
 export type CommandId = keyof typeof COMMANDS;

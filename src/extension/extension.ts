@@ -8,7 +8,9 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { LANE_SCHEME, LaneContentProvider } from './content';
 import { PlanDiagnostics } from './diagnostics';
+import { LaneEditorIntegration } from './editors';
 import { createLog } from './log';
+import { PANEL_VIEW_TYPE, ReconcilePanel } from './panel';
 import { FolderModel, WorkspaceModel } from './model';
 import { RunController } from './runs';
 import { LaneTaskProvider, TASK_TYPE } from './tasks';
@@ -19,6 +21,9 @@ export interface AgentLanesApi {
   runs: RunController;
   tree: PlanTreeProvider;
   tasks: LaneTaskProvider;
+  editors: LaneEditorIntegration;
+  /** Open (or reveal) the reconcile panel for a folder's latest run. */
+  openReconcilePanel(folder: FolderModel): Promise<ReconcilePanel | undefined>;
   /** Resolves once activation's asynchronous work (folders, recovery check) is done. */
   ready: Promise<void>;
   /** Measured activation cost: synchronous part, and until the model (plans, runs) is ready. */
@@ -46,6 +51,21 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi {
     vscode.workspace.registerTextDocumentContentProvider(LANE_SCHEME, new LaneContentProvider()),
   );
   registerCommands({ context, model, runs, log, diagnostics, tasks });
+  const editors = new LaneEditorIntegration(model, log);
+  const panelDeps = { extensionUri: context.extensionUri, log, runs, model };
+  context.subscriptions.push(
+    editors,
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, ReconcilePanel.serializer(model, panelDeps)),
+    vscode.commands.registerCommand('agentLanes.openReconcilePanel', async (uri?: vscode.Uri) => {
+      if (!vscode.workspace.isTrusted) {
+        void vscode.window.showWarningMessage('Agent Lanes runs nothing in Restricted Mode: reconciling needs a trusted workspace.');
+        return undefined;
+      }
+      await model.ready;
+      const folder = model.pick(uri instanceof vscode.Uri ? uri : undefined);
+      return folder ? ReconcilePanel.show(folder, panelDeps) : undefined;
+    }),
+  );
 
   const setContext = () => {
     const folders = model.all();
@@ -63,7 +83,7 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi {
     for (const f of model.all()) void offerRecovery(f);
   });
   timings.activateMs = Date.now() - started;
-  return { model, runs, tree, tasks, ready, timings };
+  return { model, runs, tree, tasks, editors, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps) };
 }
 
 /** After a reload or a crash: say what happened to the run and offer to resume it. */

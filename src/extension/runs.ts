@@ -184,8 +184,9 @@ export class RunController implements vscode.Disposable {
     const sp = speedup(state);
     const msg = `Agent Lanes: run ${state.runId} finished: ${passed}/${state.lanes.length} lanes passed${sp ? ` (speedup ${sp.toFixed(2)}×)` : ''}.`;
     this.log.info(msg);
-    const pick = await (passed === state.lanes.length ? vscode.window.showInformationMessage(msg, 'Show Report') : vscode.window.showWarningMessage(msg, 'Show Report'));
+    const pick = await (passed === state.lanes.length ? vscode.window.showInformationMessage(msg, 'Reconcile', 'Show Report') : vscode.window.showWarningMessage(msg, 'Reconcile', 'Show Report'));
     if (pick === 'Show Report') void vscode.commands.executeCommand('agentLanes.showRunReport', folder.folder.uri);
+    if (pick === 'Reconcile') void vscode.commands.executeCommand('agentLanes.openReconcilePanel', folder.folder.uri);
   }
 
   cancelLane(folder: FolderModel, lane: string): boolean {

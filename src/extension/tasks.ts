@@ -17,6 +17,8 @@ export const TASK_TYPE = 'agentLane';
 export interface LaneTaskDefinition extends vscode.TaskDefinition {
   type: typeof TASK_TYPE;
   lane: string;
+  /** Set when the task shows a lane of a run already under way: it follows, never starts. */
+  run?: string;
 }
 
 const crlf = (s: string) => s.replace(/\r?\n/g, '\r\n');
@@ -34,12 +36,22 @@ class LanePty implements vscode.Pseudoterminal {
     private readonly folder: FolderModel,
     private readonly lane: string,
     private readonly runs: RunController,
+    private readonly followRun?: string,
   ) {}
 
   async open(): Promise<void> {
     try {
       requireTrust();
       let o = this.folder.live;
+      if (this.followRun) {
+        if (o?.runId === this.followRun) return void this.follow(o);
+        // The lane ended before its terminal opened: show what it did, start nothing.
+        const st = this.folder.run?.lanes.find((l) => l.id === this.lane);
+        await this.printLog(this.followRun);
+        this.write(`\n\x1b[1m${this.lane}: ${st?.status ?? 'unknown'}\x1b[0m\n`);
+        this.finish(st?.status === 'passed' ? 0 : 1);
+        return;
+      }
       const inRun = o?.state.lanes.find((l) => l.id === this.lane);
       if (!o || !inRun || FINAL_STATUSES.has(inRun.status)) {
         if (o) {
@@ -64,13 +76,7 @@ class LanePty implements vscode.Pseudoterminal {
   private async follow(o: Orchestrator): Promise<void> {
     this.orchestrator = o;
     this.write(`\x1b[1mAgent Lanes · lane ${this.lane} · run ${o.runId}\x1b[0m\n`);
-    // What the lane printed before this terminal opened.
-    try {
-      const earlier = await fs.readFile(path.join(runPaths(o.commonDir, o.runId).logs, `${this.lane}.log`), 'utf8');
-      if (earlier) this.write(earlier);
-    } catch {
-      /* nothing yet */
-    }
+    await this.printLog(o.runId); // what the lane printed before this terminal opened
     const settle = (status: string, reason?: string) => {
       this.write(`\n\x1b[1m${this.lane}: ${status}\x1b[0m${reason ? ` — ${reason.split('\n')[0]}` : ''}\n`);
       this.finish(status === 'passed' ? 0 : 1);
@@ -84,6 +90,15 @@ class LanePty implements vscode.Pseudoterminal {
     });
     const now = o.state.lanes.find((l) => l.id === this.lane);
     if (now && FINAL_STATUSES.has(now.status)) settle(now.status, now.reason);
+  }
+
+  private async printLog(runId: string): Promise<void> {
+    try {
+      const earlier = await fs.readFile(path.join(runPaths(this.folder.commonDir, runId).logs, `${this.lane}.log`), 'utf8');
+      if (earlier) this.write(earlier);
+    } catch {
+      /* nothing yet */
+    }
   }
 
   private write(s: string): void {
@@ -123,7 +138,7 @@ export class LaneTaskProvider implements vscode.TaskProvider {
       folder.folder,
       lane,
       'Agent Lanes',
-      new vscode.CustomExecution(async () => new LanePty(folder, lane, this.runs)),
+      new vscode.CustomExecution(async () => new LanePty(folder, lane, this.runs, def.run)),
     );
     task.detail = `${role} lane of ${folder.name}`;
     task.presentationOptions = { reveal: vscode.TaskRevealKind.Silent, panel: vscode.TaskPanelKind.Dedicated, clear: true, showReuseMessage: false };
@@ -151,7 +166,7 @@ export class LaneTaskProvider implements vscode.TaskProvider {
   /** Show a lane that a run started in the terminal panel, as its task. */
   async show(folder: FolderModel, lane: string): Promise<void> {
     const running = vscode.tasks.taskExecutions.find((x) => x.task.definition.type === TASK_TYPE && x.task.definition.lane === lane);
-    if (running) return;
-    await vscode.tasks.executeTask(this.makeTask(folder, lane));
+    if (running || !folder.live) return;
+    await vscode.tasks.executeTask(this.makeTask(folder, lane, { type: TASK_TYPE, lane, run: folder.live.runId }));
   }
 }

@@ -57,20 +57,20 @@ export const PanelState = z.object({
 });
 
 export const ToHost = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('ready') }),
-  z.object({ type: z.literal('openDiff'), lane: id, path: filePath, against: id.optional() }),
-  z.object({ type: z.literal('acceptLane'), lane: id, accepted: z.boolean() }),
-  z.object({ type: z.literal('rejectLane'), lane: id }),
-  z.object({ type: z.literal('acceptFile'), lane: id, path: filePath }),
-  z.object({ type: z.literal('sendFeedback'), lane: id, text: z.string().trim().min(1).max(20000) }),
-  z.object({ type: z.literal('runQueue') }),
-  z.object({ type: z.literal('apply') }),
-  z.object({ type: z.literal('undo') }),
+  z.strictObject({ type: z.literal('ready') }),
+  z.strictObject({ type: z.literal('openDiff'), lane: id, path: filePath, against: id.optional() }),
+  z.strictObject({ type: z.literal('acceptLane'), lane: id, accepted: z.boolean() }),
+  z.strictObject({ type: z.literal('rejectLane'), lane: id }),
+  z.strictObject({ type: z.literal('acceptFile'), lane: id, path: filePath }),
+  z.strictObject({ type: z.literal('sendFeedback'), lane: id, text: z.string().trim().min(1).max(20000) }),
+  z.strictObject({ type: z.literal('runQueue') }),
+  z.strictObject({ type: z.literal('apply') }),
+  z.strictObject({ type: z.literal('undo') }),
 ]);
 
 export const ToWebview = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('state'), state: PanelState }),
-  z.object({ type: z.literal('result'), action: z.string(), ok: z.boolean(), text: z.string() }),
+  z.strictObject({ type: z.literal('state'), state: PanelState }),
+  z.strictObject({ type: z.literal('result'), action: z.string(), ok: z.boolean(), text: z.string() }),
 ]);
 
 export type FileView = z.infer<typeof FileView>;

@@ -1,8 +1,12 @@
 /**
- * Reconcile panel (browser side). The panel itself arrives with the reconcile-panel issue; this
- * entry already follows its rules: one transport (postMessage), a `ready` handshake, and text
- * inserted as text, never as HTML.
+ * The reconcile panel (browser side). Renders the state the host sends and turns clicks into
+ * protocol messages. Every message from the host is validated; text from lanes, plans and git is
+ * always inserted as text (textContent), never as HTML. Keyboard: every control is a button,
+ * checkbox or text field in tab order; the radar matrix cells are buttons.
  */
+import { parseToWebview, PanelState, ToHost } from '../shared/protocol';
+import { radarMatrix } from '../shared/panelState';
+
 interface VsCodeApi {
   postMessage(message: unknown): void;
   getState(): unknown;
@@ -11,12 +15,152 @@ interface VsCodeApi {
 declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
-const root = document.getElementById('root');
+const root = document.getElementById('root')!;
+// What the serializer needs to reopen this panel after a reload.
+vscode.setState({ folder: decodeURIComponent(document.body.dataset.folder ?? ''), runId: decodeURIComponent(document.body.dataset.run ?? '') });
+
+let state: PanelState | undefined;
+const results: { ok: boolean; text: string }[] = [];
+const send = (m: ToHost) => vscode.postMessage(m);
+
+type Attrs = Record<string, string>;
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Node | string | undefined)[]): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) if (c !== undefined) e.append(typeof c === 'string' ? document.createTextNode(c) : c);
+  return e;
+}
+const icon = (name: string) => el('span', { class: `codicon codicon-${name}`, 'aria-hidden': 'true' });
+function button(label: string, iconName: string, onClick: () => void, attrs: Attrs = {}): HTMLButtonElement {
+  const b = el('button', { type: 'button', ...attrs }, icon(iconName), ` ${label}`);
+  b.addEventListener('click', onClick);
+  if (state?.busy) b.disabled = true;
+  return b;
+}
+
+const STATUS_ICON: Record<string, string> = { passed: 'pass-filled', failed: 'error', 'timed-out': 'watch', cancelled: 'circle-slash', skipped: 'debug-step-over', running: 'sync', verifying: 'loading', queued: 'circle-outline', blocked: 'debug-pause' };
+
+function lanesSection(s: PanelState): HTMLElement {
+  const sec = el('section', { 'aria-labelledby': 'lanes-h' }, el('h2', { id: 'lanes-h' }, 'Lanes'));
+  for (const l of s.lanes) {
+    const box = el('input', { type: 'checkbox', id: `accept-${l.id}`, 'aria-label': `accept lane ${l.id}` }) as HTMLInputElement;
+    box.checked = l.accepted;
+    box.disabled = !l.mergeable || Boolean(s.busy);
+    box.addEventListener('change', () => send({ type: 'acceptLane', lane: l.id, accepted: box.checked }));
+    const head = el(
+      'div',
+      { class: 'lane-head' },
+      box,
+      el('label', { for: `accept-${l.id}`, class: 'lane-id' }, l.id),
+      el('span', { class: `status status-${l.status}` }, icon(STATUS_ICON[l.status] ?? 'circle-outline'), ` ${l.status}`),
+      el('span', { class: 'muted' }, `${l.role} · ${l.attempts} attempt${l.attempts === 1 ? '' : 's'}`),
+      l.verify ? el('span', { class: l.verify.passed ? 'ok' : 'bad' }, `verify ${l.verify.passed ? 'passed' : 'failed'}: ${l.verify.command}`) : undefined,
+    );
+    const lane = el('div', { class: 'lane', 'data-lane': l.id }, head);
+    if (l.reason && l.status !== 'passed') lane.append(el('div', { class: 'muted reason' }, l.reason.split('\n')[0]!));
+    const list = el('ul', { class: 'files' });
+    for (const f of l.files) {
+      const counts = f.binary ? 'binary' : `+${f.added ?? 0} −${f.removed ?? 0}`;
+      const li = el('li', {}, el('span', { class: `kind kind-${f.kind}` }, f.kind[0]!.toUpperCase()), ' ');
+      const open = button(f.path, 'diff', () => send({ type: 'openDiff', lane: l.id, path: f.path }), { class: 'link', title: `Compare ${f.path}: base ↔ ${l.id}` });
+      li.append(open, el('span', { class: 'muted' }, ` ${counts}${f.oldPath ? ` · from ${f.oldPath}` : ''} `));
+      if (l.mergeable) li.append(button('Accept file', 'check', () => send({ type: 'acceptFile', lane: l.id, path: f.path }), { class: 'small', title: `Apply only ${f.path} from ${l.id} to your checkout` }));
+      list.append(li);
+    }
+    if (l.files.length) lane.append(list);
+    const actions = el('div', { class: 'actions' });
+    const fb = el('textarea', { rows: '2', placeholder: `Feedback for ${l.id}: it runs again with this in its brief`, 'aria-label': `feedback for lane ${l.id}` }) as HTMLTextAreaElement;
+    actions.append(fb, button('Send feedback', 'comment-discussion', () => fb.value.trim() && send({ type: 'sendFeedback', lane: l.id, text: fb.value })));
+    if (l.mergeable) actions.append(button('Reject lane', 'trash', () => send({ type: 'rejectLane', lane: l.id }), { class: 'secondary' }));
+    lane.append(actions);
+    sec.append(lane);
+  }
+  return sec;
+}
+
+function radarSection(s: PanelState): HTMLElement {
+  const sec = el('section', { 'aria-labelledby': 'radar-h' }, el('h2', { id: 'radar-h' }, 'Conflict radar'));
+  const ids = s.lanes.map((l) => l.id);
+  if (!s.pairs.length) {
+    sec.append(el('p', { class: 'muted' }, `No collisions among ${(ids.length * (ids.length - 1)) / 2} pairs of lanes.`));
+    return sec;
+  }
+  const m = radarMatrix(ids, s.pairs);
+  const table = el('table', { class: 'matrix', role: 'grid' });
+  table.append(el('tr', {}, el('th', {}, ''), ...ids.map((id) => el('th', { scope: 'col' }, id))));
+  ids.forEach((a, i) => {
+    const row = el('tr', {}, el('th', { scope: 'row' }, a));
+    ids.forEach((b, j) => {
+      const cell = m[i]![j];
+      if (!cell) {
+        row.append(el('td', { class: i === j ? 'diag' : '' }, ''));
+        return;
+      }
+      const label = `${cell.kind === 'conflict' ? 'conflict' : 'both change'}: ${cell.files.join(', ')}`;
+      const b1 = button('', cell.kind === 'conflict' ? 'error' : 'warning', () => send({ type: 'openDiff', lane: a, path: cell.files[0]!, against: b }), {
+        class: `cell ${cell.kind}`,
+        title: `${a} and ${b}: ${label}`,
+        'aria-label': `${a} and ${b}: ${label}`,
+      });
+      row.append(el('td', {}, b1));
+    });
+    table.append(row);
+  });
+  sec.append(table);
+  const list = el('ul', { class: 'pairs' });
+  for (const p of s.pairs) list.append(el('li', { class: p.kind }, `${p.a} and ${p.b} ${p.kind === 'conflict' ? 'conflict in' : 'both change (merges cleanly)'} ${p.files.join(', ')}`));
+  sec.append(list);
+  return sec;
+}
+
+function queueSection(s: PanelState): HTMLElement {
+  const sec = el('section', { 'aria-labelledby': 'queue-h' }, el('h2', { id: 'queue-h' }, 'Merge queue'));
+  const bar = el(
+    'div',
+    { class: 'actions' },
+    button('Run merge queue', 'git-merge', () => send({ type: 'runQueue' })),
+    button('Apply to workspace', 'cloud-download', () => send({ type: 'apply' })),
+    button('Undo last apply', 'discard', () => send({ type: 'undo' }), { class: 'secondary' }),
+  );
+  sec.append(bar);
+  if (s.busy) sec.append(el('p', { class: 'busy' }, icon('loading'), ` ${s.busy}`));
+  const q = s.queue;
+  if (q) {
+    if (q.step) sec.append(el('p', { class: 'muted' }, q.step));
+    if (!q.running) {
+      sec.append(el('p', { class: q.passed ? 'ok' : 'bad' }, q.passed ? `Integrated: ${q.merged.join(', ')}` : `Not passed. Merged: ${q.merged.join(', ') || 'nothing'}`));
+      for (const h of q.held) sec.append(el('p', { class: 'bad' }, `Held back ${h.lane}: ${h.reason}`));
+      if (q.verify) sec.append(el('p', { class: q.verify.passed ? 'ok' : 'bad' }, `Integration check ${q.verify.command}: ${q.verify.passed ? 'passed' : q.verify.exit}`));
+      if (q.culprit) {
+        sec.append(el('p', { class: 'bad' }, `The bisect (${q.culprit.probes} probe${q.culprit.probes === 1 ? '' : 's'}) found that merging ${q.culprit.lane} breaks the check:`));
+        sec.append(el('pre', {}, q.culprit.outputTail));
+      }
+      for (const b of q.sentBack) sec.append(el('p', {}, `Sent ${b.lane} back to its agent: ${b.result}`));
+    }
+  }
+  if (s.lastApply) sec.append(el('p', { class: 'muted' }, `Last apply ${s.lastApply.id}: ${s.lastApply.files} file(s)${s.lastApply.undone ? ' (undone)' : ''}`));
+  return sec;
+}
+
+function render(): void {
+  if (!state) return;
+  const focusedId = (document.activeElement as HTMLElement | null)?.id;
+  root.replaceChildren(
+    el('header', {}, el('h1', {}, `Reconcile run ${state.runId}`), el('p', { class: 'goal' }, state.goal)),
+    lanesSection(state),
+    radarSection(state),
+    queueSection(state),
+    el('section', { 'aria-labelledby': 'results-h', class: 'results' }, el('h2', { id: 'results-h' }, 'Results'), ...results.slice(-6).reverse().map((r) => el('p', { class: r.ok ? 'ok' : 'bad' }, r.text))),
+  );
+  if (focusedId) document.getElementById(focusedId)?.focus();
+}
 
 window.addEventListener('message', (event: MessageEvent) => {
-  const data = event.data as { type?: unknown; text?: unknown } | null;
-  if (!root || !data || data.type !== 'status' || typeof data.text !== 'string') return;
-  root.textContent = data.text;
+  const m = parseToWebview(event.data);
+  if (!m) return; // not ours, or malformed: dropped
+  if (m.type === 'state') state = m.state;
+  else results.push({ ok: m.ok, text: m.text });
+  render();
 });
 
-vscode.postMessage({ type: 'ready' });
+send({ type: 'ready' });

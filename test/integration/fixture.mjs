@@ -16,8 +16,9 @@ export function makeFixture(base, repo) {
     goal: 'Add b, with tests',
     maxParallel: 2,
     lanes: [
-      { id: 'impl', role: 'implement', brief: 'Add src/b.txt.', scope: ['src/**'], agent: agent('sleep=300', 'write=src/b.txt:b'), verify: 'test -f src/b.txt' },
+      { id: 'impl', role: 'implement', brief: 'Add src/b.txt and change src/a.txt.', scope: ['src/**'], agent: agent('sleep=300', 'write=src/b.txt:b', 'write=src/a.txt:a changed'), verify: 'test -f src/b.txt' },
       { id: 'tests', role: 'test', brief: 'Test b.', dependsOn: ['impl'], scope: ['test/**'], agent: agent('write=test/b.test.txt:checks b'), verify: ['test', '-f', 'src/b.txt'] },
+      { id: 'clash', role: 'implement', brief: 'Writes src/b.txt its own way (collides with impl).', scope: ['lib/**'], agent: agent('write=src/b.txt:clash'), verify: 'true' },
       { id: 'stuck', role: 'review', brief: 'Hangs until stopped.', scope: ['docs/**'], timeoutMinutes: 2, agent: agent(`hang=${path.join(base, 'stuck.pids')}`) },
     ],
   };

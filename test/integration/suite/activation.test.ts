@@ -9,7 +9,7 @@ describe('activation and the Plan view', () => {
     assert.strictEqual(vscode.workspace.isTrusted, true);
     const f = await folder();
     assert.ok(f.plan?.ok, JSON.stringify(f.plan?.errors));
-    assert.deepStrictEqual(f.plan!.plan!.lanes.map((l) => l.id), ['impl', 'tests', 'stuck']);
+    assert.deepStrictEqual(f.plan!.plan!.lanes.map((l) => l.id), ['impl', 'tests', 'clash', 'stuck']);
     assert.ok(a.tree);
   });
 
@@ -20,7 +20,7 @@ describe('activation and the Plan view', () => {
     assert.strictEqual(a.tree.getTreeItem(roots[0]!).label, 'Add b, with tests');
     const lanes = roots.filter((n) => n.kind === 'lane');
     const items = lanes.map((n) => a.tree.getTreeItem(n));
-    assert.deepStrictEqual(items.map((i) => i.label), ['impl', 'tests', 'stuck']);
+    assert.deepStrictEqual(items.map((i) => i.label), ['impl', 'tests', 'clash', 'stuck']);
     assert.match(String(items[1]!.description), /^test/);
     assert.strictEqual(items[0]!.contextValue, 'lane:idle');
     const children = (await a.tree.getChildren(lanes[1])) as Node[];

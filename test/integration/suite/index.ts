@@ -21,6 +21,7 @@ export function run(): Promise<void> {
     require('./diagnostics.test');
     require('./tasks.test');
     require('./recovery.test');
+    require('./panel.test');
   }
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {

@@ -20,7 +20,7 @@ function endOf(execution: vscode.TaskExecution): Promise<number | undefined> {
 describe('lanes as tasks', () => {
   it('provides one agentLane task per lane', async () => {
     const tasks = await vscode.tasks.fetchTasks({ type: 'agentLane' });
-    assert.deepStrictEqual(tasks.map((t) => t.definition.lane).sort(), ['impl', 'stuck', 'tests']);
+    assert.deepStrictEqual(tasks.map((t) => t.definition.lane).sort(), ['clash', 'impl', 'stuck', 'tests']);
     assert.ok(tasks.every((t) => t.execution instanceof vscode.CustomExecution));
     assert.strictEqual(tasks[0]!.source, 'Agent Lanes');
   });
@@ -51,9 +51,9 @@ describe('lanes as tasks', () => {
     const impl = roots.find((n) => n.kind === 'lane' && n.lane.id === 'impl')!;
     assert.match(String(a.tree.getTreeItem(impl).contextValue), /^lane:passed:changed$/);
     const files = ((await a.tree.getChildren(impl)) as Node[]).filter((n) => n.kind === 'file');
-    assert.deepStrictEqual(files.map((n) => (n.kind === 'file' ? n.change.path : '')), ['src/b.txt']);
+    assert.deepStrictEqual(files.map((n) => (n.kind === 'file' ? n.change.path : '')), ['src/a.txt', 'src/b.txt']);
     // Clicking a file opens a diff against the base through the read-only lane scheme.
-    const item = a.tree.getTreeItem(files[0]!);
+    const item = a.tree.getTreeItem(files[1]!);
     await vscode.commands.executeCommand(item.command!.command, ...(item.command!.arguments ?? []));
     await waitFor('the diff editor', () => vscode.window.tabGroups.activeTabGroup.activeTab?.input instanceof vscode.TabInputTextDiff);
     const input = vscode.window.tabGroups.activeTabGroup.activeTab!.input as vscode.TabInputTextDiff;

@@ -12,7 +12,7 @@ describe('Restricted Mode', () => {
     const f = await folder();
     assert.ok(f.plan?.ok);
     const roots = (await a.tree.getChildren()) as Node[];
-    assert.deepStrictEqual(roots.filter((n) => n.kind === 'lane').map((n) => (n.kind === 'lane' ? n.lane.id : '')), ['impl', 'tests', 'stuck']);
+    assert.deepStrictEqual(roots.filter((n) => n.kind === 'lane').map((n) => (n.kind === 'lane' ? n.lane.id : '')), ['impl', 'tests', 'clash', 'stuck']);
     // The command handlers check trust themselves (not just a when clause).
     for (const id of ['agentLanes.runPlan', 'agentLanes.resumeRun', 'agentLanes.cleanUp']) {
       assert.strictEqual(await vscode.commands.executeCommand(id, f.folder.uri), undefined, id);

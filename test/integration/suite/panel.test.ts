@@ -1,0 +1,102 @@
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { api, folder, screenshot, waitFor, workspaceDir } from './util';
+
+describe('reconcile panel and inline reconcile', () => {
+  it('opens for a finished run and shows the lanes, their files and the conflict between them', async () => {
+    const a = await api();
+    const f = await folder();
+    const o = await a.runs.start(f, { lanes: ['impl', 'clash'] });
+    assert.ok(o);
+    const state = await o!.run();
+    assert.deepStrictEqual(state.lanes.map((l) => [l.id, l.status]), [
+      ['impl', 'passed'],
+      ['clash', 'passed'],
+    ]);
+    await waitFor('the run to settle', () => !f.live && f.run?.runId === state.runId);
+    const panel = (await a.openReconcilePanel(f))!;
+    assert.ok(panel);
+    // The webview script ran under the CSP and shook hands.
+    await waitFor('the webview to be ready', () => (panel as unknown as { ready: boolean }).ready, 20000);
+    const s = panel.state;
+    assert.deepStrictEqual(s.lanes.map((l) => [l.id, l.accepted, l.files.map((x) => x.path)]), [
+      ['impl', true, ['src/a.txt', 'src/b.txt']],
+      ['clash', true, ['src/b.txt']],
+    ]);
+    assert.deepStrictEqual(s.pairs, [{ a: 'impl', b: 'clash', kind: 'conflict', files: ['src/b.txt'] }]);
+    await screenshot('reconcile-panel-conflict');
+  });
+
+  it('rejects malformed messages from the webview', async () => {
+    const a = await api();
+    const panel = (await a.openReconcilePanel(await folder()))!;
+    const before = panel.dropped;
+    // A message no part of the protocol describes, as a hostile page would send it.
+    await (panel as unknown as { receive(m: unknown): Promise<void> }).receive({ type: 'apply', extra: '<img src=x onerror=alert(1)>' , lane: 5 });
+    await (panel as unknown as { receive(m: unknown): Promise<void> }).receive({ type: 'runQueue; rm -rf /' });
+    assert.strictEqual(panel.dropped, before + 2, 'unknown types and unknown keys are dropped');
+    assert.strictEqual(panel.state.lastApply, undefined, 'nothing was applied');
+  });
+
+  it('runs the merge queue on the accepted lanes, applies to the workspace, and undo restores it', async () => {
+    const a = await api();
+    const panel = (await a.openReconcilePanel(await folder()))!;
+    assert.strictEqual(await panel.handle({ type: 'acceptLane', lane: 'clash', accepted: false }), true);
+    assert.strictEqual(await panel.handle({ type: 'runQueue' }), true);
+    assert.deepStrictEqual(panel.state.queue!.merged, ['impl']);
+    const aFile = path.join(workspaceDir(), 'src/a.txt');
+    const bFile = path.join(workspaceDir(), 'src/b.txt');
+    assert.strictEqual(fs.readFileSync(aFile, 'utf8'), 'a\n');
+    assert.strictEqual(await panel.handle({ type: 'apply' }), true);
+    assert.strictEqual(fs.readFileSync(aFile, 'utf8'), 'a changed\n');
+    assert.strictEqual(fs.readFileSync(bFile, 'utf8'), 'b\n');
+    assert.strictEqual(await panel.handle({ type: 'undo' }), true);
+    assert.strictEqual(fs.readFileSync(aFile, 'utf8'), 'a\n');
+    assert.strictEqual(fs.existsSync(bFile), false);
+  });
+
+  it('never overwrites an editor with unsaved changes', async () => {
+    const a = await api();
+    const panel = (await a.openReconcilePanel(await folder()))!;
+    await vscode.workspace.getConfiguration('agentLanes').update('unsavedEditors', 'skip', vscode.ConfigurationTarget.Workspace);
+    const aFile = path.join(workspaceDir(), 'src/a.txt');
+    const doc = await vscode.workspace.openTextDocument(aFile);
+    const editor = await vscode.window.showTextDocument(doc);
+    await editor.edit((e) => e.insert(new vscode.Position(0, 0), 'my unsaved words\n'));
+    assert.ok(doc.isDirty);
+    try {
+      assert.strictEqual(await panel.handle({ type: 'apply' }), true);
+      assert.strictEqual(doc.getText(), 'my unsaved words\na\n', 'the buffer is untouched');
+      assert.strictEqual(fs.readFileSync(aFile, 'utf8'), 'a\n', 'the file under the dirty editor was left out');
+      assert.strictEqual(fs.readFileSync(path.join(workspaceDir(), 'src/b.txt'), 'utf8'), 'b\n', 'the rest was applied');
+      assert.strictEqual(await panel.handle({ type: 'undo' }), true);
+    } finally {
+      await vscode.commands.executeCommand('undo');
+      await doc.save();
+      await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+      await vscode.workspace.getConfiguration('agentLanes').update('unsavedEditors', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+  });
+
+  it('shows per-hunk CodeLenses naming the lane in a file the lanes changed, and accepting one applies just that change', async () => {
+    const a = await api();
+    const aFile = vscode.Uri.file(path.join(workspaceDir(), 'src/a.txt'));
+    await vscode.window.showTextDocument(aFile);
+    const lenses = await waitFor('lenses', async () => {
+      const l = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', aFile, 100)) ?? [];
+      return l.length ? l : undefined;
+    });
+    const titles = lenses.map((l) => l.command?.title);
+    assert.ok(titles.includes('$(git-merge) impl: accept'), titles.join(' | '));
+    const accept = lenses.find((l) => l.command?.title === '$(git-merge) impl: accept')!;
+    assert.strictEqual(await a.editors.acceptHunk(accept.command!.arguments![0]), true);
+    assert.strictEqual(fs.readFileSync(aFile.fsPath, 'utf8'), 'a changed\n');
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    await a.editors.showConflict({ folder: (await folder()).root, a: 'impl', b: 'clash', path: 'src/b.txt' });
+    const text = vscode.window.activeTextEditor!.document.getText();
+    assert.match(text, /^<<<<<<< lane impl\nb\n=======\nclash\n>>>>>>> lane clash$/m);
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+  });
+});
