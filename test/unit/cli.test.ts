@@ -130,3 +130,16 @@ describe('lanes CLI', () => {
     assert.equal(JSON.parse(schema.out).title, 'Agent Lanes plan');
   });
 });
+
+describe('lanes demo', function () {
+  this.timeout(60000);
+  it('runs the sample plan offline, then reconciles it: exit 0, every lane passed and integrated', async () => {
+    const dir = tempDir();
+    const r = await lanes(dir, ['demo', '--dir', dir], { DEMO_AGENT_DELAY_MS: '100' });
+    assert.equal(r.code, 0, r.err + r.out);
+    assert.match(r.out, /✓ run \S+: 3 passed/);
+    assert.match(r.out, /parallel speedup \d+\.\d\d×/);
+    assert.match(r.out, /✓ integrated impl, docs, tests on lanes-integration\//);
+    assert.match(r.out, /Integration check `node --test test\/`: passed/);
+  });
+});

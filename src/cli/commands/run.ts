@@ -316,7 +316,9 @@ export const demoCommand: Command = {
   name: 'demo',
   summary: 'run a three-lane plan of scripted agents on a throwaway sample repository (offline)',
   usage: 'lanes demo [--dir DIR] [--json]',
-  description: 'Builds a small Node project in a new git repository, runs a plan where "impl" and "docs" run in parallel and "tests" builds on "impl", and shows what each lane did and the parallel speedup.',
+  description:
+    'Builds a small Node project in a new git repository, runs a plan where "impl" and "docs" run in parallel and "tests" builds on "impl", ' +
+    'shows what each lane did and the parallel speedup, then reconciles: the conflict radar, the gated merge queue with the integration check, and the run report.',
   options: [{ name: 'dir', type: 'string', valueName: 'DIR', description: 'where to create the sample (default: a new temp folder)' }, JSON_OPTION],
   examples: ['lanes demo', 'npm run demo'],
   async run(args, io) {
@@ -339,8 +341,14 @@ export const demoCommand: Command = {
         const stat = await gitOut(['diff', '--stat', '--stat-width=70', l.base, l.head], { cwd: repo, readOnly: true });
         io.out(`  ${s.bold(l.id)} on ${l.branch}${FINAL_STATUSES.has(l.status) ? ` (${l.status})` : ''}\n${stat.split('\n').map((x) => `    ${x}`).join('\n')}\n`);
       }
+      // Then reconcile: radar, gated merge queue with the integration check, report.
+      io.out(`\n${s.bold('Reconcile')}: conflict radar, then the gated merge queue onto an integration branch (your checkout is not touched)\n`);
+      const { reconcileCommand } = await import('./reconcile');
+      const rc = await reconcileCommand.run({ positionals: [], options: {} }, { ...io, cwd: repo });
+      if (rc !== EXIT_OK) return rc;
       const self = process.argv[1] && /cli\.(js|ts)$/.test(process.argv[1]) ? `node ${process.argv[1]}` : 'lanes';
       io.out(`\nLook around: cd ${repo} && ${self} status   (worktrees in ${path.join(base, 'worktrees')}; remove the folder ${base} when done)\n`);
+      io.out(`Bring the integrated result into the sample's checkout with: ${self} reconcile --apply   (and back with: ${self} undo)\n`);
     }
     return code;
   },
