@@ -120,7 +120,11 @@ export class ReconcilePanel implements vscode.Disposable {
     if (this.ready) void this.panel.webview.postMessage(m);
   }
 
+  /** The last action's outcome, as shown in the panel. */
+  lastResult?: { action: string; ok: boolean; text: string };
+
   private result(action: string, ok: boolean, text: string): void {
+    this.lastResult = { action, ok, text };
     this.deps.log[ok ? 'info' : 'warn'](`reconcile ${action}: ${text}`);
     this.post({ type: 'result', action, ok, text });
   }

@@ -43,16 +43,16 @@ describe('reconcile panel and inline reconcile', () => {
   it('runs the merge queue on the accepted lanes, applies to the workspace, and undo restores it', async () => {
     const a = await api();
     const panel = (await a.openReconcilePanel(await folder()))!;
-    assert.strictEqual(await panel.handle({ type: 'acceptLane', lane: 'clash', accepted: false }), true);
-    assert.strictEqual(await panel.handle({ type: 'runQueue' }), true);
+    assert.strictEqual(await panel.handle({ type: 'acceptLane', lane: 'clash', accepted: false }), true, JSON.stringify(panel.lastResult));
+    assert.strictEqual(await panel.handle({ type: 'runQueue' }), true, JSON.stringify(panel.lastResult));
     assert.deepStrictEqual(panel.state.queue!.merged, ['impl']);
     const aFile = path.join(workspaceDir(), 'src/a.txt');
     const bFile = path.join(workspaceDir(), 'src/b.txt');
     assert.strictEqual(fs.readFileSync(aFile, 'utf8'), 'a\n');
-    assert.strictEqual(await panel.handle({ type: 'apply' }), true);
+    assert.strictEqual(await panel.handle({ type: 'apply' }), true, JSON.stringify(panel.lastResult));
     assert.strictEqual(fs.readFileSync(aFile, 'utf8'), 'a changed\n');
     assert.strictEqual(fs.readFileSync(bFile, 'utf8'), 'b\n');
-    assert.strictEqual(await panel.handle({ type: 'undo' }), true);
+    assert.strictEqual(await panel.handle({ type: 'undo' }), true, JSON.stringify(panel.lastResult));
     assert.strictEqual(fs.readFileSync(aFile, 'utf8'), 'a\n');
     assert.strictEqual(fs.existsSync(bFile), false);
   });
@@ -67,11 +67,11 @@ describe('reconcile panel and inline reconcile', () => {
     await editor.edit((e) => e.insert(new vscode.Position(0, 0), 'my unsaved words\n'));
     assert.ok(doc.isDirty);
     try {
-      assert.strictEqual(await panel.handle({ type: 'apply' }), true);
+      assert.strictEqual(await panel.handle({ type: 'apply' }), true, JSON.stringify(panel.lastResult));
       assert.strictEqual(doc.getText(), 'my unsaved words\na\n', 'the buffer is untouched');
       assert.strictEqual(fs.readFileSync(aFile, 'utf8'), 'a\n', 'the file under the dirty editor was left out');
       assert.strictEqual(fs.readFileSync(path.join(workspaceDir(), 'src/b.txt'), 'utf8'), 'b\n', 'the rest was applied');
-      assert.strictEqual(await panel.handle({ type: 'undo' }), true);
+      assert.strictEqual(await panel.handle({ type: 'undo' }), true, JSON.stringify(panel.lastResult));
     } finally {
       await vscode.commands.executeCommand('undo');
       await doc.save();
