@@ -146,3 +146,13 @@ describe('recovery and cleanup', function () {
     });
   });
 });
+
+describe('run ids', () => {
+  it('sort in creation order, also within one second', async () => {
+    const { newRunId } = await import('../../src/core/run/state');
+    const base = Date.UTC(2026, 10, 24, 14, 3, 55, 0);
+    const ids = [0, 1, 17, 250, 999].map((ms) => newRunId(new Date(base + ms)));
+    assert.deepEqual([...ids].sort(), ids);
+    assert.ok(ids.every((id) => /^\d{8}-\d{6}-[0-9a-f]{4}$/.test(id)));
+  });
+});

@@ -243,7 +243,8 @@ export class Orchestrator {
       for (const id of opts.lanes) for (const a of graph.ancestors(id)) want.add(a);
       selected = selected.filter((id) => want.has(id));
     }
-    const runId = newRunId();
+    let runId = newRunId();
+    while (await fs.stat(runPaths(common, runId).dir).then(() => true, () => false)) runId = newRunId();
     const worktreeRoot = path.resolve(opts.worktreeRoot ?? defaultWorktreeRoot(repoRoot, opts.env ?? process.env));
     const state: RunState = {
       stateVersion: STATE_VERSION,

@@ -181,7 +181,10 @@ export async function listRuns(commonDir: string): Promise<string[]> {
 export function newRunId(now = new Date()): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   const stamp = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}-${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
-  return `${stamp}-${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, '0')}`;
+  // The suffix keeps ids in creation order within a second (milliseconds, then a random nibble):
+  // "the latest run" is the first id in descending order.
+  const suffix = now.getUTCMilliseconds() * 16 + Math.floor(Math.random() * 16);
+  return `${stamp}-${suffix.toString(16).padStart(4, '0')}`;
 }
 
 export function laneBranch(runId: string, laneId: string): string {
