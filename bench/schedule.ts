@@ -1,5 +1,6 @@
 /**
- * Scheduling benchmark: 8 lanes whose agent sleeps 2 s (then writes one file), maxParallel 8.
+ * Scheduling benchmark: 8 lanes whose agent sleeps 2 s (`sh -c "sleep 2 && echo done > out"`),
+ * maxParallel 8.
  * The ideal wall time is one agent's time (2 s: every lane runs at once); the ratio shows what
  * worktrees, briefs, commits, state writes and scheduling add on top.
  *
@@ -25,7 +26,8 @@ async function main() {
       lanes: Array.from({ length: n }, (_, i) => ({
         id: `l${i}`,
         brief: 'sleep then write',
-        agent: { command: ['node', '-e', `setTimeout(() => require('fs').writeFileSync('out-${i}.txt', 'x'), ${sleepMs})`] },
+        // The agent sleeps, then leaves one file (a lane that changes nothing does not pass).
+        agent: { command: ['sh', '-c', `sleep ${sleepMs / 1000} && echo done > out-${i}.txt`] },
       })),
     };
     mkdirSync(path.join(repo, '.lanes'), { recursive: true });

@@ -221,8 +221,14 @@ export class Orchestrator {
   /** Prepare a new run, or pick up an earlier one with `resume`. */
   static async prepare(opts: EngineOptions): Promise<Orchestrator> {
     const repoRoot = await gitOut(['rev-parse', '--show-toplevel'], { cwd: opts.cwd, readOnly: true });
-    const common = await gitCommonDir(repoRoot);
-    const identity = await identityEnv(repoRoot);
+    // Independent reads, at once: they sit in front of every lane's start.
+    const [common, identity, base, baseRef, dirty] = await Promise.all([
+      gitCommonDir(repoRoot),
+      identityEnv(repoRoot),
+      headCommit(repoRoot),
+      gitOut(['symbolic-ref', '--quiet', '--short', 'HEAD'], { cwd: repoRoot, readOnly: true }).catch(() => undefined),
+      gitOut(['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, readOnly: true }).then((x) => x.trim()),
+    ]);
     if (opts.resume) return Orchestrator.resume(opts, repoRoot, common, identity);
 
     const loaded = await loadPlan(path.resolve(repoRoot, opts.planFile ?? '.lanes/plan.json'), repoRoot);
@@ -230,9 +236,7 @@ export class Orchestrator {
       throw new RunError(`the plan is invalid:\n${loaded.errors.map((e) => `  ${e.line ? `${e.line}:${e.column} ` : ''}${e.message}`).join('\n')}`, 'invalidPlan');
     }
     const plan = loaded.plan;
-    const base = await headCommit(repoRoot);
     if (!base) throw new RunError('the repository has no commits yet; lanes start from HEAD, so commit something first', 'noCommits');
-    const baseRef = await gitOut(['symbolic-ref', '--quiet', '--short', 'HEAD'], { cwd: repoRoot, readOnly: true }).catch(() => undefined);
 
     const graph = new LaneGraph(plan.lanes);
     let selected = plan.lanes.map((l) => l.id);
@@ -275,7 +279,6 @@ export class Orchestrator {
     const o = new Orchestrator(state, plan, common, opts, identity);
     await o.claim();
     for (const w of await repositoryWarnings(repoRoot)) o.warn(w);
-    const dirty = (await gitOut(['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, readOnly: true })).trim();
     if (dirty) o.warn(`your checkout has uncommitted changes; lanes start from HEAD (${base.slice(0, 10)}) and do not see them`);
     return o;
   }
@@ -623,6 +626,8 @@ export class Orchestrator {
         rec.exit = describeExit(r);
         log.write(`\n[lanes] agent ${rec.exit} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
+        // The guard looks at the main checkout while the lane's leftovers are committed.
+        const guard = this.checkGuard(l);
         let committed = false;
         try {
           committed = await this.commitLeftovers(l, agent.name, attempt);
@@ -634,7 +639,7 @@ export class Orchestrator {
         l.head = head;
         rec.head = head;
         if (rec.changed) this.emit({ type: 'lane-commit', runId: this.runId, lane: l.id, head });
-        await this.checkGuard(l);
+        await guard;
 
         let failure: string | undefined;
         let status: LaneStatus = 'failed';
