@@ -24,6 +24,8 @@ export interface AgentLanesApi {
   editors: LaneEditorIntegration;
   /** Open (or reveal) the reconcile panel for a folder's latest run. */
   openReconcilePanel(folder: FolderModel): Promise<ReconcilePanel | undefined>;
+  /** What VS Code calls to bring a reconcile panel back after a window reload. */
+  panelSerializer: vscode.WebviewPanelSerializer;
   /** Resolves once activation's asynchronous work (folders, recovery check) is done. */
   ready: Promise<void>;
   /** Measured activation cost: synchronous part, and until the model (plans, runs) is ready. */
@@ -53,9 +55,10 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi {
   registerCommands({ context, model, runs, log, diagnostics, tasks });
   const editors = new LaneEditorIntegration(model, log);
   const panelDeps = { extensionUri: context.extensionUri, log, runs, model };
+  const panelSerializer = ReconcilePanel.serializer(model, panelDeps);
   context.subscriptions.push(
     editors,
-    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, ReconcilePanel.serializer(model, panelDeps)),
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, panelSerializer),
     vscode.commands.registerCommand('agentLanes.openReconcilePanel', async (uri?: vscode.Uri) => {
       if (!vscode.workspace.isTrusted) {
         void vscode.window.showWarningMessage('Agent Lanes runs nothing in Restricted Mode: reconciling needs a trusted workspace.');
@@ -83,7 +86,7 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi {
     for (const f of model.all()) void offerRecovery(f);
   });
   timings.activateMs = Date.now() - started;
-  return { model, runs, tree, tasks, editors, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps) };
+  return { model, runs, tree, tasks, editors, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps), panelSerializer };
 }
 
 /** After a reload or a crash: say what happened to the run and offer to resume it. */

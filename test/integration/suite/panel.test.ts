@@ -29,6 +29,22 @@ describe('reconcile panel and inline reconcile', () => {
     await screenshot('reconcile-panel-conflict');
   });
 
+  it('comes back after a window reload (the serializer restores it for the same folder and run)', async () => {
+    const a = await api();
+    const f = await folder();
+    const open = (await a.openReconcilePanel(f))!;
+    const runId = open.state.runId;
+    open.panel.dispose();
+    // What VS Code does on reload: a fresh panel of our view type plus the state the webview saved.
+    const fresh = vscode.window.createWebviewPanel('agentLanes.reconcile', 'restored', vscode.ViewColumn.Active, { enableScripts: true });
+    await a.panelSerializer.deserializeWebviewPanel(fresh, { folder: f.root, runId });
+    await waitFor('the restored panel', async () => (await a.openReconcilePanel(f))?.panel === fresh);
+    const restored = (await a.openReconcilePanel(f))!;
+    await waitFor('the restored webview to be ready', () => (restored as unknown as { ready: boolean }).ready, 20000);
+    assert.strictEqual(restored.state.runId, runId);
+    assert.deepStrictEqual(restored.state.pairs.map((p) => p.kind), ['conflict']);
+  });
+
   it('rejects malformed messages from the webview', async () => {
     const a = await api();
     const panel = (await a.openReconcilePanel(await folder()))!;
