@@ -87,7 +87,7 @@ describe('packaging', () => {
     const listed = execFileSync(process.execPath, [vsce, 'ls', '--no-dependencies'], { cwd: ROOT, encoding: 'utf8' })
       .split('\n')
       .filter(Boolean);
-    const bad = listed.filter((f) => /^(src|test|bench|node_modules|\.ci)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'));
+    const bad = listed.filter((f) => /^(src|test|bench|node_modules|\.ci|media\/screenshots)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'));
     assert.deepEqual(bad, []);
     assert.ok(listed.includes('dist/extension.js'), listed.join(', '));
     assert.ok(listed.includes('dist/plan.schema.json'));
