@@ -5,6 +5,10 @@
  */
 import { z } from 'zod';
 
+// No code generation: plans are validated a few times, not millions (zod's JIT costs more than it
+// saves here), and the webview's Content-Security-Policy forbids eval anyway.
+z.config({ jitless: true });
+
 const id = z.string().min(1).max(200);
 const filePath = z.string().min(1).max(4096);
 

@@ -136,10 +136,26 @@ function segmentsIntersect(x: string, y: string): boolean {
   );
 }
 
+const WILD = /[*?[]/;
+
+/** Cheap exit: both start with plain folder names and those differ ("src/**" vs "docs/**"). */
+function literalPrefixesDiffer(x: string, y: string): boolean {
+  const xs = x.split('/');
+  const ys = y.split('/');
+  for (let i = 0; i < Math.min(xs.length, ys.length) - 1; i++) {
+    const p = xs[i]!;
+    const q = ys[i]!;
+    if (WILD.test(p) || WILD.test(q)) return false;
+    if (p !== q) return true;
+  }
+  return false;
+}
+
 /** Whether some path could match both globs. Conservative: `[...]` counts as any character. */
 export function globsOverlap(a: string, b: string): boolean {
   for (const x of normalize(a)) {
     for (const y of normalize(b)) {
+      if (literalPrefixesDiffer(x, y)) continue;
       const ok = sequencesIntersect(
         x.split('/'),
         y.split('/'),

@@ -11,6 +11,10 @@
 import { z } from 'zod';
 import { PRESET_NAMES } from '../agents/presets';
 
+// No code generation: plans are validated a few times, not millions (zod's JIT costs more than it
+// saves here), and the webview's Content-Security-Policy forbids eval anyway.
+z.config({ jitless: true });
+
 export const PLAN_VERSION = 1;
 export const DEFAULT_PLAN_PATH = '.lanes/plan.json';
 export const KNOWN_ROLES = ['implement', 'test', 'document', 'review'] as const;
