@@ -318,3 +318,20 @@ describe('live radar', function () {
     assert.deepEqual(findings, [{ pair: 'conflict a/b same.txt', slowStatus: 'running' }]);
   });
 });
+
+describe('live radar on commits agents make while they work', function () {
+  this.timeout(60000);
+  it('reports the collision while the committing agent is still running', async () => {
+    const { watchRadar } = await import('../../src/core/reconcile/radar');
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'early', agent: agent('write=same.txt:from early', 'commit=early work', 'sleep=4000', 'write=late.txt:x') },
+      { id: 'quick', agent: agent('write=same.txt:from quick') },
+    ]);
+    const findings: string[] = [];
+    await runPlan(repo, {}, (o) => {
+      watchRadar(repo.dir, o, (p) => findings.push(`${p.kind} ${p.a}/${p.b} while early is ${o.lane('early').status}`));
+    });
+    assert.deepEqual(findings, ['conflict early/quick while early is running']);
+  });
+});

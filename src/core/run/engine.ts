@@ -42,6 +42,8 @@ import {
 
 export const DEFAULT_TIMEOUT_MINUTES = 30;
 export const DEFAULT_RETRIES = 0;
+/** How often a running lane's branch is checked for commits its agent made. */
+export const COMMIT_POLL_MS = 2000;
 
 export interface EngineOptions {
   /** Any folder inside the repository. */
@@ -605,7 +607,21 @@ export class Orchestrator {
         this.setStatus(l, 'running', `attempt ${attempt}: ${agent.name}`);
         log.write(`\n[lanes] ===== attempt ${attempt} · ${rec.startedAt} · ${argv.map((a) => JSON.stringify(a)).join(' ')}\n`);
         const t0 = Date.now();
+        const headBefore = l.head ?? start;
         let output = '';
+        // Commits the agent makes while it works are noticed (for the live conflict radar), not
+        // only the one Agent Lanes makes when it exits.
+        const watch = setInterval(() => {
+          void gitOut(['rev-parse', '--verify', '--quiet', `refs/heads/${l.branch}`], { cwd: this.state.repoRoot, readOnly: true }).then(
+            (tip) => {
+              if (tip && tip !== (l.head ?? start)) {
+                l.head = tip;
+                this.emit({ type: 'lane-commit', runId: this.runId, lane: l.id, head: tip });
+              }
+            },
+            () => undefined,
+          );
+        }, COMMIT_POLL_MS);
         const r = await run(argv, {
           cwd: l.worktree,
           env: this.laneEnv(l, briefFile, brief, attempt, agent.env),
@@ -621,6 +637,7 @@ export class Orchestrator {
             emitOut(c, s);
           },
         });
+        clearInterval(watch);
         l.process = undefined;
         rec.exitCode = r.code;
         rec.exit = describeExit(r);
@@ -635,7 +652,7 @@ export class Orchestrator {
           this.warn(`could not commit the lane's changes: ${(e as Error).message}`, l);
         }
         const head = await gitOut(['rev-parse', 'HEAD'], { cwd: l.worktree, readOnly: true });
-        rec.changed = committed || head !== (l.head ?? start);
+        rec.changed = committed || head !== headBefore;
         l.head = head;
         rec.head = head;
         if (rec.changed) this.emit({ type: 'lane-commit', runId: this.runId, lane: l.id, head });
