@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-export function makeFixture(base, repo) {
-  const dir = path.join(base, 'workspace');
+export function makeFixture(base, repo, name = 'workspace') {
+  const dir = path.join(base, name);
   mkdirSync(path.join(dir, '.lanes'), { recursive: true });
   mkdirSync(path.join(dir, 'src'), { recursive: true });
   writeFileSync(path.join(dir, 'README.md'), '# fixture\n');
@@ -31,4 +31,13 @@ export function makeFixture(base, repo) {
   git('add', '-A');
   git('commit', '-q', '-m', 'fixture');
   return dir;
+}
+
+/** Two repositories in one multi-root workspace, each with its own plan. */
+export function makeMultiRootFixture(base, repo) {
+  const a = makeFixture(base, repo, 'alpha');
+  const b = makeFixture(base, repo, 'beta');
+  const file = path.join(base, 'lanes.code-workspace');
+  writeFileSync(file, JSON.stringify({ folders: [{ path: a }, { path: b }] }, null, 2));
+  return file;
 }

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { makeFixture } from './fixture.mjs';
+import { makeFixture, makeMultiRootFixture } from './fixture.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const extraArgs = process.argv.slice(2).filter((a) => a !== '--build-only');
@@ -28,11 +28,6 @@ await esbuild.build({
   logLevel: 'error', // mocha's optional parallel-mode files are not needed in the bundle
 });
 
-function fixture() {
-  const base = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'lanes-it-')));
-  return { base, dir: makeFixture(base, repo) };
-}
-
 if (buildOnly) process.exit(0);
 
 // The offline VS Code host: installed on first use (idempotent; apt-get needs root).
@@ -41,15 +36,16 @@ if (!hostReady) execFileSync('bash', [path.join(repo, 'test/integration/host/ins
 
 const runner = path.join(repo, 'test/integration/host/run.js');
 let failed = 0;
-for (const mode of ['trusted', 'untrusted']) {
-  const f = fixture();
-  console.log(`\n=== integration tests (${mode}) in ${f.dir}`);
+for (const mode of ['trusted', 'untrusted', 'multi-root']) {
+  const base = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'lanes-it-')));
+  const target = mode === 'multi-root' ? makeMultiRootFixture(base, repo) : makeFixture(base, repo);
+  console.log(`\n=== integration tests (${mode}) in ${target}`);
   const r = spawnSync(
     process.execPath,
-    [runner, `--workspace=${f.dir}`, `--screenshots=${path.join(repo, 'out/screenshots')}`, ...(mode === 'untrusted' ? ['--untrusted'] : []), ...extraArgs],
+    [runner, `--workspace=${target}`, `--mode=${mode}`, `--screenshots=${path.join(repo, 'out/screenshots')}`, ...(mode === 'untrusted' ? ['--untrusted'] : []), ...extraArgs],
     { stdio: 'inherit', cwd: repo },
   );
   if (r.status !== 0) failed++;
-  rmSync(f.base, { recursive: true, force: true });
+  rmSync(base, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

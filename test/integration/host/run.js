@@ -38,6 +38,8 @@ const { chromium } = require(path.join(host, 'runner/node_modules/playwright-cor
 
 const timeoutSec = Number(args.timeout || 300);
 const workspace = path.resolve(String(args.workspace));
+// A .code-workspace file opens a multi-root workspace; a folder opens that folder.
+const isWorkspaceFile = workspace.endsWith('.code-workspace');
 const untrusted = Boolean(args.untrusted);
 const screenshots = args.screenshots ? path.resolve(String(args.screenshots)) : undefined;
 
@@ -143,6 +145,7 @@ async function main() {
   env.VSCODE_TEST_REPORT_FILE = reportFile;
   env.LANES_TEST_WORKSPACE = workspace;
   env.LANES_TEST_UNTRUSTED = untrusted ? '1' : '';
+  env.LANES_TEST_MODE = String(args.mode || (untrusted ? 'untrusted' : 'trusted'));
   env.LANES_TEST_STATE_DIR = path.join(tmp, 'test-state');
   if (args.grep) env.LANES_TEST_GREP = String(args.grep);
   if (screenshots) {
@@ -182,7 +185,7 @@ async function main() {
     ['extensionTestsPath', remote(args.tests ? path.resolve(String(args.tests)) : path.join(repo, 'out/test/integration/index.js'))],
     ['skipWelcome', 'true'],
   ];
-  const url = `http://${authority}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const url = `http://${authority}/?${isWorkspaceFile ? 'workspace' : 'folder'}=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
   browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,

@@ -10,12 +10,14 @@ export function run(): Promise<void> {
   const write = (line: string) => (reportFile ? fs.appendFileSync(reportFile, line + '\n') : console.log(line));
   (Mocha.reporters.Base as unknown as { consoleLog: (...a: unknown[]) => void }).consoleLog = (...a: unknown[]) => write(util.format(...a));
   const mocha = new Mocha({ ui: 'bdd', color: false, timeout: 60000, reporter: 'spec' });
-  const untrusted = process.env.LANES_TEST_UNTRUSTED === '1';
+  const mode = process.env.LANES_TEST_MODE ?? 'trusted';
   if (process.env.LANES_TEST_GREP) mocha.grep(new RegExp(process.env.LANES_TEST_GREP));
   mocha.suite.emit('pre-require', globalThis, 'integration', mocha);
   // Test files register their suites when required (after the globals above exist).
-  if (untrusted) {
+  if (mode === 'untrusted') {
     require('./untrusted.test');
+  } else if (mode === 'multi-root') {
+    require('./multiroot.test');
   } else {
     require('./activation.test');
     require('./diagnostics.test');
@@ -26,7 +28,7 @@ export function run(): Promise<void> {
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {
       const st = runner.stats;
-      write(`integration (${untrusted ? 'restricted mode' : 'trusted'}): ${st?.passes ?? 0} passed, ${failures} failed, ${st?.pending ?? 0} skipped`);
+      write(`integration (${mode}): ${st?.passes ?? 0} passed, ${failures} failed, ${st?.pending ?? 0} skipped`);
       if (failures) reject(new Error(`${failures} integration test(s) failed`));
       else resolve();
     });
