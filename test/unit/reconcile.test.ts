@@ -142,6 +142,7 @@ describe('reconcile: what each lane did, the conflict radar and the merge queue'
       [
         { id: 'ok', agent: agent('write=ok.txt:ok') },
         { id: 'fixme', retries: 1, agent: agent('write=BROKEN:x') },
+        { id: 'onfixme', dependsOn: ['fixme'], agent: agent('write=on.txt:on') },
       ],
       { verify: 'test ! -f BROKEN' },
     );
@@ -166,6 +167,7 @@ describe('reconcile: what each lane did, the conflict radar and the merge queue'
     assert.deepEqual(res.sentBack, [{ lane: 'fixme', result: 'passed' }]);
     assert.equal(res.passed, true);
     assert.deepEqual(res.merged, ['ok', 'fixme']);
+    assert.deepEqual(res.held, [{ lane: 'onfixme', reason: "built on fixme's earlier work; fixme was re-run, so run onfixme again on top of it" }], 'a lane built on the re-run lane is not lost from the report');
     assert.ok(validatePlanText(JSON.stringify(o.plan)).ok);
   });
 });

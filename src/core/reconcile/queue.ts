@@ -256,6 +256,8 @@ export class MergeQueue {
         if (after.status === 'passed') {
           Object.assign(this.lane(culprit), after);
           candidates = this.graph.topologicalOrder().filter((id) => id === culprit || candidates.includes(id));
+          // Lanes built on the culprit's earlier work would bring it back: they wait for a re-run.
+          for (const d of dependents) removed.push({ lane: d, reason: `built on ${culprit}'s earlier work; ${culprit} was re-run, so run ${d} again on top of it` });
           continue;
         }
       }
