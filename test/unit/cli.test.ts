@@ -143,3 +143,64 @@ describe('lanes demo', function () {
     assert.match(r.out, /Integration check `node --test test\/`: passed/);
   });
 });
+
+describe('lanes run / status / clean (CLI)', function () {
+  this.timeout(60000);
+  const AGENT = path.join(__dirname, '../fixtures/agents/agent.js');
+  const planWith = (repo: ReturnType<typeof createTempRepo>, lanesDef: object[]) => {
+    repo.write('.lanes/plan.json', JSON.stringify({ version: 1, goal: 'g', lanes: lanesDef }));
+    repo.commitAll('plan');
+  };
+
+  it('--lane runs that lane and what it depends on; --json gives every field; exit 0 only when all passed', async () => {
+    const repo = createTempRepo();
+    planWith(repo, [
+      { id: 'impl', brief: 'x', agent: { command: ['node', AGENT, 'write=a.txt:a'] } },
+      { id: 'tests', brief: 'y', dependsOn: ['impl'], agent: { command: ['node', AGENT, 'write=t.txt:t'] }, verify: 'test -f a.txt' },
+      { id: 'other', brief: 'z', agent: { command: ['node', AGENT, 'exit=3'] } },
+    ]);
+    const r = await lanes(repo.dir, ['run', '--lane', 'tests', '--json', '--worktree-root', tempDir()]);
+    assert.equal(r.code, 0, r.err);
+    const out = JSON.parse(r.out);
+    assert.deepEqual(out.lanes.map((l: { id: string; status: string }) => [l.id, l.status]), [
+      ['impl', 'passed'],
+      ['tests', 'passed'],
+    ]);
+    for (const k of ['id', 'status', 'branch', 'worktree', 'base', 'head', 'startedAt', 'endedAt', 'attempts', 'exitCode', 'verify']) assert.ok(k in out.lanes[1], k);
+    assert.equal(out.lanes[1].verify.passed, true);
+    assert.equal(typeof out.speedup, 'number');
+
+    const failing = await lanes(repo.dir, ['run', '--lane', 'other', '--worktree-root', tempDir()]);
+    assert.equal(failing.code, 1);
+    assert.match(failing.out, /other\s+✗ failed/);
+    assert.match(failing.out, /the custom agent failed: exit code 3/);
+
+    const st = await lanes(repo.dir, ['status', '--json']);
+    assert.equal(st.code, 0);
+    assert.equal(JSON.parse(st.out).run.lanes[0].id, 'other');
+    const all = await lanes(repo.dir, ['status', '--all']);
+    assert.equal(all.out.trim().split('\n').length, 2);
+
+    const unknown = await lanes(repo.dir, ['run', '--lane', 'nope']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.err, /unknown lane "nope"; the plan has impl, tests, other/);
+
+    const cleaned = await lanes(repo.dir, ['clean', '--json']);
+    assert.equal(cleaned.code, 0);
+    assert.ok(JSON.parse(cleaned.out).actions.some((a: { action: string }) => a.action === 'kept'), 'unmerged lane branches are kept');
+  });
+
+  it('a plan naming an agent that is not installed fails that lane with a clear reason', async () => {
+    const repo = createTempRepo();
+    planWith(repo, [{ id: 'a', brief: 'x', agent: 'claude' }]);
+    // A PATH with git and node only, so the test means the same wherever it runs.
+    const bin = tempDir();
+    const { execFileSync } = await import('node:child_process');
+    const { symlinkSync } = await import('node:fs');
+    symlinkSync(execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim(), path.join(bin, 'git'));
+    symlinkSync(process.execPath, path.join(bin, 'node'));
+    const r = await lanes(repo.dir, ['run', '--worktree-root', tempDir()], { PATH: bin });
+    assert.equal(r.code, 1);
+    assert.match(r.out, /could not start the claude agent \(claude\): program not found on PATH/);
+  });
+});
