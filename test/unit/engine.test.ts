@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { commonDir } from '../../src/core/git/git';
 import { ensureWorktree, listWorktrees } from '../../src/core/git/worktrees';
@@ -335,5 +335,33 @@ describe('processes that die with their orchestrator', function () {
     } finally {
       parent.kill('SIGKILL');
     }
+  });
+});
+
+describe('worktree setup from the plan', function () {
+  this.timeout(60000);
+
+  it('copies only the listed untracked files and runs the setup commands in each new worktree', async () => {
+    const repo = newRepo();
+    writeFileSync(path.join(repo.dir, '.gitignore'), '.env\nsecret.key\n');
+    repo.commitAll('ignore');
+    writeFileSync(path.join(repo.dir, '.env'), 'TOKEN=abc\n');
+    writeFileSync(path.join(repo.dir, 'secret.key'), 'do not copy\n');
+    writePlan(repo, [{ id: 'a', agent: agent('write=x.txt:x'), verify: 'test -f .env && test ! -f secret.key && test -f setup-ran.txt' }], {
+      worktree: { copy: ['.env'], setup: ['echo "$LANES_LANE" > setup-ran.txt', ['sh', '-c', 'test -f .env']] },
+    });
+    const { state } = await runPlan(repo);
+    assert.equal(state.lanes[0]!.status, 'passed', state.lanes[0]!.reason);
+    assert.equal(readText(path.join(state.lanes[0]!.worktree, '.env')), 'TOKEN=abc\n');
+    assert.equal(readText(path.join(state.lanes[0]!.worktree, 'setup-ran.txt')), 'a\n');
+  });
+
+  it('fails the lane with the command and its output when a setup command fails', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=x.txt:x') }], { worktree: { setup: ['echo "npm ci broke" >&2; exit 7'] } });
+    const { state } = await runPlan(repo);
+    assert.equal(state.lanes[0]!.status, 'failed');
+    assert.match(state.lanes[0]!.reason!, /^setup command `echo "npm ci broke" >&2; exit 7` exit code 7: npm ci broke/);
+    assert.equal(state.lanes[0]!.attempts.length, 0, 'the agent never started');
   });
 });
