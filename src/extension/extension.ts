@@ -9,7 +9,8 @@ import { registerCommands } from './commands';
 import { LANE_SCHEME, LaneContentProvider } from './content';
 import { PlanDiagnostics } from './diagnostics';
 import { LaneEditorIntegration } from './editors';
-import { createLog } from './log';
+import { createLog, Log } from './log';
+import { recoverApply } from '../core/reconcile/apply';
 import { PANEL_VIEW_TYPE, ReconcilePanel } from './panel';
 import { FolderModel, WorkspaceModel } from './model';
 import { RunController } from './runs';
@@ -83,14 +84,25 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi {
     timings.readyMs = Date.now() - started;
     setContext();
     log.info(`activated in ${Date.now() - started} ms: ${model.all().length} git folder(s), trusted: ${vscode.workspace.isTrusted}`);
-    for (const f of model.all()) void offerRecovery(f);
+    for (const f of model.all()) void offerRecovery(f, log);
   });
   timings.activateMs = Date.now() - started;
   return { model, runs, tree, tasks, editors, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps), panelSerializer };
 }
 
-/** After a reload or a crash: say what happened to the run and offer to resume it. */
-async function offerRecovery(folder: FolderModel): Promise<void> {
+/** After a reload or a crash: finish what was interrupted, say what happened, offer to resume. */
+async function offerRecovery(folder: FolderModel, log: Log): Promise<void> {
+  // An apply into the checkout that a crash cut off is rolled back from its journal first.
+  if (vscode.workspace.isTrusted) {
+    try {
+      if ((await recoverApply(folder.root, folder.commonDir)) === 'rolled-back') {
+        log.warn(`an interrupted apply in ${folder.root} was rolled back`);
+        void vscode.window.showWarningMessage(`Agent Lanes: an apply into ${folder.name} was interrupted; it has been rolled back (your state is also saved under refs/lanes/apply/).`);
+      }
+    } catch (e) {
+      log.error(`could not recover an interrupted apply: ${(e as Error).message}`);
+    }
+  }
   const t = folder.truth;
   if (!t || t.status !== 'interrupted') return;
   const lines = t.lanes

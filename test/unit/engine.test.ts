@@ -365,3 +365,26 @@ describe('worktree setup from the plan', function () {
     assert.equal(state.lanes[0]!.attempts.length, 0, 'the agent never started');
   });
 });
+
+describe('more faults the engine survives', function () {
+  this.timeout(60000);
+
+  it('reports an agent that changes the shared git config', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'meddler', agent: { command: ['sh', '-c', 'git -C "$LANES_REPO" config lanes.evil yes && echo x > x.txt'] } }]);
+    const { state } = await runPlan(repo);
+    assert.ok(state.lanes[0]!.warnings.some((w) => /\.git\/config changed while lane meddler ran/.test(w)), JSON.stringify(state.lanes[0]!.warnings));
+  });
+
+  it('never silently recreates a lane worktree deleted by hand: the branch is the truth', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=x.txt:x') }]);
+    const { state } = await runPlan(repo);
+    const { rmSync } = await import('node:fs');
+    rmSync(state.lanes[0]!.worktree, { recursive: true, force: true });
+    const again = await runPlan(repo, { resume: state.runId, lanes: ['a'] });
+    assert.equal(again.state.lanes[0]!.status, 'failed');
+    assert.match(again.state.lanes[0]!.reason!, /was deleted; its branch still holds the lane's commits/);
+    assert.equal(repo.git('rev-parse', state.lanes[0]!.branch), state.lanes[0]!.head, 'the branch and its commits are untouched');
+  });
+});
