@@ -76,4 +76,21 @@ describe('lanes as tasks', () => {
     await waitFor('the lane to be cancelled', () => f.run?.lanes.find((l) => l.id === 'stuck')?.status === 'cancelled');
     await waitFor('the agent and its child to die', () => !alive(agentPid!) && !alive(childPid!), 10000);
   });
+
+  it('Run Plan starts every lane as a task, following the graph, and Stop Run stops them all', async () => {
+    const f = await folder();
+    const lanesSeen = new Set<string>();
+    const sub = vscode.tasks.onDidStartTask((e) => e.execution.task.definition.type === 'agentLane' && lanesSeen.add(e.execution.task.definition.lane));
+    const runId = await vscode.commands.executeCommand<string>('agentLanes.runPlan', f.folder.uri);
+    assert.ok(runId, 'a run started');
+    await waitFor('impl, tests and clash to pass while stuck runs', () => {
+      const st = Object.fromEntries((f.run?.lanes ?? []).map((l) => [l.id, l.status]));
+      return st.impl === 'passed' && st.tests === 'passed' && st.clash === 'passed' && st.stuck === 'running';
+    }, 45000);
+    assert.deepStrictEqual([...lanesSeen].sort(), ['clash', 'impl', 'stuck', 'tests']);
+    await vscode.commands.executeCommand('agentLanes.stopRun', f.folder.uri);
+    await waitFor('the run to end', () => !f.live, 20000);
+    assert.strictEqual(f.run!.lanes.find((l) => l.id === 'stuck')!.status, 'cancelled');
+    sub.dispose();
+  });
 });
