@@ -2,10 +2,10 @@
  * Starting, following and stopping runs in this window. Everything that runs a command goes
  * through here, so Workspace Trust and the first-run approval are checked in one place.
  */
-import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
 import { PRESETS, isPresetName } from '../core/agents/presets';
-import { describeCommand, resolveAgent } from '../core/agents/resolve';
+import { resolveAgent } from '../core/agents/resolve';
+import { approvalKey, commandsOf } from './approval';
 import { Orchestrator, RunError, speedup } from '../core/run/engine';
 import type { Plan } from '../core/plan/schema';
 import type { RunState } from '../core/run/state';
@@ -53,19 +53,6 @@ export function settings(folder?: vscode.WorkspaceFolder): Settings {
   };
 }
 
-/** The exact commands a plan will run, for the approval prompt. */
-export function commandsOf(plan: Plan, s: Settings): string[] {
-  const out: string[] = [];
-  for (const lane of plan.lanes) {
-    const agent = resolveAgent(plan, lane, s.defaultAgent, s.agents);
-    out.push(`${lane.id}: ${agent.argv.map((a) => (/^[\w./:=@%+{}-]+$/.test(a) ? a : JSON.stringify(a))).join(' ')}`);
-    if (lane.verify) out.push(`${lane.id} verify: ${describeCommand(lane.verify)}`);
-  }
-  for (const cmd of plan.worktree?.setup ?? []) out.push(`setup: ${describeCommand(cmd)}`);
-  if (plan.verify) out.push(`integration verify: ${describeCommand(plan.verify)}`);
-  return out;
-}
-
 export class RunController implements vscode.Disposable {
   private readonly status: vscode.StatusBarItem;
   private readonly subs: vscode.Disposable[] = [];
@@ -102,9 +89,8 @@ export class RunController implements vscode.Disposable {
   async approve(folder: FolderModel, plan: Plan): Promise<boolean> {
     const s = settings(folder.folder);
     if (!s.requireApproval) return true;
-    const cmds = commandsOf(plan, s);
-    const hash = createHash('sha256').update(JSON.stringify(cmds)).digest('hex');
-    const key = `agentLanes.approved.${hash}`;
+    const cmds = commandsOf(plan, s.defaultAgent, s.agents);
+    const key = approvalKey(cmds);
     if (this.context.workspaceState.get<boolean>(key)) return true;
     const missing = plan.lanes
       .map((l) => resolveAgent(plan, l, s.defaultAgent, s.agents))
