@@ -167,3 +167,26 @@ export async function dirtyPaths(dir: string): Promise<string[]> {
     .filter((e) => /^[ MADRCU?!]{2} /.test(e))
     .map((e) => e.slice(3));
 }
+
+/** A worktree's HEAD commit and dirty paths, in one read-only git call. */
+export async function worktreeStatus(dir: string): Promise<{ head: string | undefined; dirty: string[] }> {
+  const out = await gitOut(['status', '--porcelain=v2', '-z', '--branch', '--untracked-files=all'], { cwd: dir, readOnly: true });
+  let head: string | undefined;
+  const dirty: string[] = [];
+  const fields = out.split('\0');
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    if (!f) continue;
+    if (f.startsWith('# branch.oid ')) {
+      const oid = f.slice('# branch.oid '.length);
+      head = /^[0-9a-f]{40}$/.test(oid) ? oid : undefined;
+    } else if (f.startsWith('#')) continue;
+    else if (f.startsWith('? ') || f.startsWith('! ')) dirty.push(f.slice(2));
+    else if (f.startsWith('1 ')) dirty.push(f.split(' ').slice(8).join(' '));
+    else if (f.startsWith('2 ')) {
+      dirty.push(f.split(' ').slice(9).join(' '));
+      i++; // the rename's original path
+    } else if (f.startsWith('u ')) dirty.push(f.split(' ').slice(10).join(' '));
+  }
+  return { head, dirty };
+}

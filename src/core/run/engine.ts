@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { agentArgv, commandArgv, describeCommand, resolveAgent } from '../agents/resolve';
 import { commonDir as gitCommonDir, git, gitOut, headCommit } from '../git/git';
 import { mergeHeads, MergeConflictError } from '../git/merge';
-import { defaultWorktreeRoot, dirtyPaths, ensureWorktree, WorktreeError } from '../git/worktrees';
+import { defaultWorktreeRoot, ensureWorktree, worktreeStatus, WorktreeError } from '../git/worktrees';
 import { LaneGraph } from '../plan/graph';
 import { loadPlan } from '../plan/load';
 import type { AgentRef, Lane, Plan } from '../plan/schema';
@@ -458,10 +458,12 @@ export class Orchestrator {
   }
 
   /** Commit whatever the agent left in the worktree, with trailers naming the lane. */
-  private async commitLeftovers(l: LaneState, agentName: string, attempt: number): Promise<boolean> {
+  /** Returns the lane's head afterwards when known without another git call. */
+  private async commitLeftovers(l: LaneState, agentName: string, attempt: number): Promise<{ committed: boolean; head?: string }> {
     const cwd = l.worktree;
-    // One status pass tells whether anything is left; `add -A` only runs when something is.
-    if ((await dirtyPaths(cwd)).length === 0) return false;
+    // One status pass tells whether anything is left (and the head); `add -A` only runs when something is.
+    const st = await worktreeStatus(cwd);
+    if (st.dirty.length === 0) return { committed: false, head: st.head };
     await git(['add', '-A'], { cwd, lockRetries: 6 });
     const lane = this.laneDef(l.id);
     const subject = `lanes(${l.id}): ${lane.brief.trim().split('\n')[0]!.slice(0, 60)}`;
@@ -478,7 +480,7 @@ export class Orchestrator {
       '',
     ].join('\n');
     await git(['commit', '--quiet', '--no-verify', '-F', '-'], { cwd, input: message, env: this.identity, lockRetries: 6 });
-    return true;
+    return { committed: true };
   }
 
   /**
@@ -646,12 +648,13 @@ export class Orchestrator {
         // The guard looks at the main checkout while the lane's leftovers are committed.
         const guard = this.checkGuard(l);
         let committed = false;
+        let known: string | undefined;
         try {
-          committed = await this.commitLeftovers(l, agent.name, attempt);
+          ({ committed, head: known } = await this.commitLeftovers(l, agent.name, attempt));
         } catch (e) {
           this.warn(`could not commit the lane's changes: ${(e as Error).message}`, l);
         }
-        const head = await gitOut(['rev-parse', 'HEAD'], { cwd: l.worktree, readOnly: true });
+        const head = known ?? (await gitOut(['rev-parse', 'HEAD'], { cwd: l.worktree, readOnly: true }));
         rec.changed = committed || head !== headBefore;
         l.head = head;
         rec.head = head;
