@@ -155,19 +155,26 @@ describe('reconcile: what each lane did, the conflict radar and the merge queue'
       plan: o.plan,
       sendBack: async (lane, feedback) => {
         feedbacks.push(feedback);
-        // Stand-in for the agent fixing its lane; the real re-run through the engine is the CLI test below.
+        // Stand-in for the agents; the real re-run through the engine is the CLI test below.
         const l = state.lanes.find((x) => x.id === lane)!;
-        repo.git('-C', l.worktree, 'rm', '-q', 'BROKEN');
-        repo.git('-C', l.worktree, 'commit', '-q', '-m', 'fix');
+        if (lane === 'fixme') {
+          repo.git('-C', l.worktree, 'rm', '-q', 'BROKEN');
+          repo.git('-C', l.worktree, 'commit', '-q', '-m', 'fix');
+        } else {
+          repo.git('-C', l.worktree, 'merge', '-q', '--no-edit', state.lanes.find((x) => x.id === 'fixme')!.head!);
+        }
         return { ...l, head: repo.git('-C', l.worktree, 'rev-parse', 'HEAD'), status: 'passed' };
       },
     }).run();
-    assert.equal(feedbacks.length, 1);
+    assert.equal(feedbacks.length, 2);
     assert.match(feedbacks[0]!, /integration check `test ! -f BROKEN` failed/);
-    assert.deepEqual(res.sentBack, [{ lane: 'fixme', result: 'passed' }]);
+    assert.match(feedbacks[1]!, /Lane fixme, which this lane builds on, was changed/);
+    assert.deepEqual(res.sentBack, [
+      { lane: 'fixme', result: 'passed' },
+      { lane: 'onfixme', result: 'passed' },
+    ]);
     assert.equal(res.passed, true);
-    assert.deepEqual(res.merged, ['ok', 'fixme']);
-    assert.deepEqual(res.held, [{ lane: 'onfixme', reason: "built on fixme's earlier work; fixme was re-run, so run onfixme again on top of it" }], 'a lane built on the re-run lane is not lost from the report');
+    assert.deepEqual(res.merged, ['ok', 'fixme', 'onfixme'], 'the lane built on the re-run lane ran again on top of it and was merged');
     assert.ok(validatePlanText(JSON.stringify(o.plan)).ok);
   });
 });
@@ -187,6 +194,8 @@ describe('lanes reconcile (CLI)', function () {
         { id: 'ok', agent: agent('write=ok.txt:ok') },
         // Attempt 1 breaks the integration check; when sent back (attempt 2) it fixes it.
         { id: 'fixme', retries: 1, agent: { command: ['sh', '-c', 'if [ "$LANES_ATTEMPT" = 1 ]; then echo broken > BROKEN; else rm -f BROKEN; echo fixed > fixed.txt; fi'] } },
+        // Built on fixme: runs again on top of fixme's fix (which the engine merges in first).
+        { id: 'onfixme', dependsOn: ['fixme'], agent: { command: ['sh', '-c', 'echo "attempt $LANES_ATTEMPT" > on.txt; test -f BROKEN && echo saw-broken >> on.txt; true'] }, verify: 'test ! -f BROKEN || test "$LANES_ATTEMPT" = 1' },
       ],
       { verify: 'test ! -f BROKEN' },
     );
@@ -195,14 +204,22 @@ describe('lanes reconcile (CLI)', function () {
     const r = await lanes(repo.dir, ['reconcile', '--json']);
     assert.equal(r.code, 0, r.err + r.out);
     const out = JSON.parse(r.out);
-    assert.deepEqual(out.queue.merged, ['ok', 'fixme']);
-    assert.deepEqual(out.queue.sentBack, [{ lane: 'fixme', result: 'passed' }]);
+    assert.deepEqual(out.queue.merged, ['ok', 'fixme', 'onfixme']);
+    assert.deepEqual(out.queue.sentBack, [
+      { lane: 'fixme', result: 'passed' },
+      { lane: 'onfixme', result: 'passed' },
+    ]);
     assert.equal(out.queue.rounds[0].culprit.lane, 'fixme');
     const common = await commonDir(repo.dir);
     const state = await readState(common, out.runId);
     const fixme = state.lanes.find((l) => l.id === 'fixme')!;
     assert.equal(fixme.attempts.length, 2);
     assert.match(readFileSync(fixme.attempts[1]!.briefFile, 'utf8'), /## Feedback[\s\S]*integration check `test ! -f BROKEN` failed/);
+    const on = state.lanes.find((l) => l.id === 'onfixme')!;
+    assert.equal(on.attempts.length, 2);
+    assert.equal(on.base, fixme.head, 'its new base is fixme\'s new head');
+    assert.equal(repo.git('show', `${on.head}:on.txt`), 'attempt 2', 'it ran on top of the fix (BROKEN was gone)');
+    assert.equal(repo.git('merge-base', '--is-ancestor', fixme.head!, on.head!), '');
     const report = readFileSync(runPaths(common, out.runId).report, 'utf8');
     assert.match(report, /## Merge queue/);
     assert.match(report, /Bisect found that merging \*\*fixme\*\* breaks `test ! -f BROKEN`/);

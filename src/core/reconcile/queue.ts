@@ -255,9 +255,26 @@ export class MergeQueue {
         sentBack.push({ lane: culprit, result: after.status });
         if (after.status === 'passed') {
           Object.assign(this.lane(culprit), after);
-          candidates = this.graph.topologicalOrder().filter((id) => id === culprit || candidates.includes(id));
-          // Lanes built on the culprit's earlier work would bring it back: they wait for a re-run.
-          for (const d of dependents) removed.push({ lane: d, reason: `built on ${culprit}'s earlier work; ${culprit} was re-run, so run ${d} again on top of it` });
+          // Lanes built on the culprit's earlier work run again on top of its new work (the engine
+          // merges it into their branches first); the ones that pass go back into the queue.
+          const back = new Set([culprit]);
+          for (const d of this.graph.topologicalOrder().filter((id) => dependents.includes(id))) {
+            if (![...this.graph.dependenciesOf(d)].every((x) => back.has(x) || candidates.includes(x))) {
+              removed.push({ lane: d, reason: `built on lanes that are not integrated` });
+              continue;
+            }
+            this.o.onProgress?.(`re-running ${d} on top of ${culprit}'s new work`);
+            const again = await this.o.sendBack(
+              d,
+              `Lane ${culprit}, which this lane builds on, was changed to fix the integration check; its new work is merged into your worktree. Check that your work still fits it.`,
+            );
+            sentBack.push({ lane: d, result: again.status });
+            if (again.status === 'passed') {
+              Object.assign(this.lane(d), again);
+              back.add(d);
+            } else removed.push({ lane: d, reason: `built on ${culprit}, which was re-run; running it again on top did not pass (${again.status})` });
+          }
+          candidates = this.graph.topologicalOrder().filter((id) => back.has(id) || candidates.includes(id));
           continue;
         }
       }

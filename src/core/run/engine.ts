@@ -458,6 +458,37 @@ export class Orchestrator {
   }
 
   /** Commit whatever the agent left in the worktree, with trailers naming the lane. */
+  /**
+   * Merge the current heads of a lane's dependencies into its branch when they moved since the
+   * lane started (in the lane's own worktree). Returns the new base for "what this lane did".
+   */
+  private async refreshFromDependencies(l: LaneState): Promise<{ base?: string; problem?: string }> {
+    const deps = this.graph.dependenciesOf(l.id).map((d) => this.lane(d)).filter((d) => d.head);
+    if (!deps.length) return {};
+    const cwd = l.worktree;
+    const stale: LaneState[] = [];
+    for (const d of deps) if (!(await isAncestorIn(cwd, d.head!))) stale.push(d);
+    if (!stale.length) return {};
+    const r = await git(['merge', '--no-edit', '--no-ff', '-m', `lanes: bring ${stale.map((d) => d.id).join(', ')} up to date in ${l.id}`, ...stale.map((d) => d.head!)], {
+      cwd,
+      env: this.identity,
+      okCodes: [1],
+      lockRetries: 6,
+    });
+    if (r.code !== 0) {
+      const conflicts = (await gitOut(['diff', '--name-only', '--diff-filter=U'], { cwd, readOnly: true }).catch(() => '')).split('\n').filter(Boolean);
+      await git(['merge', '--abort'], { cwd }).catch(() => undefined);
+      return { problem: `its dependencies ${stale.map((d) => d.id).join(', ')} changed and now conflict with its work in ${conflicts.join(', ') || 'some files'}` };
+    }
+    const base = await mergeHeads(
+      this.state.repoRoot,
+      deps.map((d) => ({ label: d.id, commit: d.head! })),
+      `lanes: start ${l.id} from ${deps.map((d) => d.id).join(' + ')}`,
+      this.identity,
+    );
+    return { base };
+  }
+
   /** Returns the lane's head afterwards when known without another git call. */
   private async commitLeftovers(l: LaneState, agentName: string, attempt: number): Promise<{ committed: boolean; head?: string }> {
     const cwd = l.worktree;
@@ -575,6 +606,20 @@ export class Orchestrator {
         if (problem) {
           this.setStatus(l, 'failed', problem);
           return;
+        }
+      }
+
+      // A lane that runs again after its dependencies changed (the merge queue re-ran one) first
+      // takes their new work: lineage, not a stale base.
+      if (!wt.created || wt.reusedBranch) {
+        const refreshed = await this.refreshFromDependencies(l);
+        if (refreshed.problem) {
+          this.setStatus(l, 'failed', refreshed.problem);
+          return;
+        }
+        if (refreshed.base) {
+          start = refreshed.base;
+          l.base = start;
         }
       }
 
@@ -735,6 +780,12 @@ export class Orchestrator {
       await this.save();
     }
   }
+}
+
+/** Whether `commit` is already in the history of the worktree's HEAD. */
+async function isAncestorIn(worktree: string, commit: string): Promise<boolean> {
+  const r = await git(['merge-base', '--is-ancestor', commit, 'HEAD'], { cwd: worktree, okCodes: [1], readOnly: true });
+  return r.code === 0;
 }
 
 /** Sum of lane busy times over wall time: how much the parallel run saved. */
