@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Orchestrator } from '../src/core/run/engine';
+import { Orchestrator } from '../src/core/run/orchestrator';
 import { git, gitEnv, makeRepo, tmp } from './common';
 
 const opt = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];

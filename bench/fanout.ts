@@ -14,7 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Orchestrator } from '../src/core/run/engine';
+import { Orchestrator } from '../src/core/run/orchestrator';
 import { arg, git, gitEnv, makeRepo, median, rm, time, tmp } from './common';
 
 async function rawSequential(repo: string, n: number, round: number): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Orchestrator } from '../src/core/run/engine';
+import { Orchestrator } from '../src/core/run/orchestrator';
 import { arg, makeRepo, median, rm, time, tmp } from './common';
 
 async function main() {

@@ -10,7 +10,7 @@ import { discoverRepo } from '../core/git/discover';
 import { loadPlan, LoadedPlan, PlanFileError } from '../core/plan/load';
 import { DEFAULT_PLAN_PATH } from '../core/plan/schema';
 import { conflictRadar, PairResult } from '../core/reconcile/radar';
-import { Orchestrator, RunEvent } from '../core/run/engine';
+import { Orchestrator, RunEvent } from '../core/run/orchestrator';
 import { inspectState, RunTruth } from '../core/run/inspect';
 import { listRuns, readState, RunState, runPaths } from '../core/run/state';
 

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { PRESETS, isPresetName } from '../core/agents/presets';
 import { resolveAgent } from '../core/agents/resolve';
 import { approvalKey, commandsOf } from './approval';
-import { Orchestrator, RunError, speedup } from '../core/run/engine';
+import { Orchestrator, RunError, speedup } from '../core/run/orchestrator';
 import type { Plan } from '../core/plan/schema';
 import type { RunState } from '../core/run/state';
 import type { Log } from './log';

@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Orchestrator, RunEvent } from '../core/run/engine';
+import type { Orchestrator, RunEvent } from '../core/run/orchestrator';
 import { FINAL_STATUSES, runPaths } from '../core/run/state';
 import type { FolderModel, WorkspaceModel } from './model';
 import { requireTrust, RunController } from './runs';

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { EngineOptions, Orchestrator, RunEvent } from '../../src/core/run/engine';
+import { EngineOptions, Orchestrator, RunEvent } from '../../src/core/run/orchestrator';
 import type { RunState } from '../../src/core/run/state';
 import { createTempRepo, TempRepo, tempDir } from './repo';
 

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { commonDir } from '../../src/core/git/git';
 import { ensureWorktree, listWorktrees } from '../../src/core/git/worktrees';
-import { Orchestrator, RunError } from '../../src/core/run/engine';
+import { Orchestrator, RunError } from '../../src/core/run/orchestrator';
 import { readState, runPaths } from '../../src/core/run/state';
 import { agent, alive, newRepo, readText, runPlan, statusOf, waitFor, writePlan } from '../helpers/engine';
 import { tempDir } from '../helpers/repo';
@@ -298,7 +298,7 @@ describe('fan-out engine', function () {
 
 describe('repository features lanes handle partly', () => {
   it('warns about submodules and Git LFS up front', async () => {
-    const { repositoryWarnings } = await import('../../src/core/run/engine');
+    const { repositoryWarnings } = await import('../../src/core/run/orchestrator');
     const repo = newRepo();
     assert.deepEqual(await repositoryWarnings(repo.dir), []);
     repo.write('.gitmodules', '[submodule "lib"]\n\tpath = lib\n\turl = ../lib\n');

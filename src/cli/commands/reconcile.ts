@@ -5,7 +5,7 @@ import { MergeQueue, QueueResult } from '../../core/reconcile/queue';
 import { discardLane } from '../../core/run/clean';
 import { conflictRadar } from '../../core/reconcile/radar';
 import { runReport } from '../../core/reconcile/report';
-import { Orchestrator } from '../../core/run/engine';
+import { Orchestrator } from '../../core/run/orchestrator';
 import { listRuns, readState, runPaths, StateError } from '../../core/run/state';
 import { validatePlanText } from '../../core/plan/validate';
 import { UsageError } from '../args';

@@ -5,7 +5,7 @@ import { createSampleRepo } from '../../core/demo/sample';
 import { commonDir, gitOut } from '../../core/git/git';
 import { watchRadar } from '../../core/reconcile/radar';
 import { cleanRuns } from '../../core/run/clean';
-import { Orchestrator, RunError, speedup } from '../../core/run/engine';
+import { Orchestrator, RunError, speedup } from '../../core/run/orchestrator';
 import { inspectAll, inspectRun, listSnapshots, RunTruth } from '../../core/run/inspect';
 import { FINAL_STATUSES, LaneState, LaneStatus, listRuns, readState, runPaths, RunState, StateError } from '../../core/run/state';
 import { intOption, ParsedArgs, UsageError } from '../args';

@@ -2,11 +2,12 @@
  * git through argv only. Every call gets a clean environment (no GIT_DIR/GIT_WORK_TREE leaking
  * in from a hook or a parent git), C locale so stderr can be classified, no terminal prompts.
  */
+import { LanesError } from '../errors';
 import { cleanEnv, run, RunOptions } from '../util/proc';
 
 export type GitErrorReason = 'notARepository' | 'lock' | 'conflict' | 'badRef' | 'notInstalled' | 'cancelled' | 'other';
 
-export class GitError extends Error {
+export class GitError extends LanesError {
   constructor(
     readonly args: readonly string[],
     readonly exitCode: number | null,
@@ -14,13 +15,37 @@ export class GitError extends Error {
     readonly stdout: string,
     readonly reason: GitErrorReason,
   ) {
-    super(`git ${args.join(' ')} failed (${exitCode === null ? 'no exit code' : `exit ${exitCode}`}): ${stderr.trim().split('\n').slice(-3).join(' / ') || stdout.trim().slice(0, 300)}`);
+    super(summarize(args, exitCode, stderr, stdout, reason));
     this.name = 'GitError';
+  }
+
+  /** The whole command and its output: for the log, never for a person's first read. */
+  get detail(): string {
+    return `git ${this.args.join(' ')} (${this.exitCode === null ? 'no exit code' : `exit ${this.exitCode}`})\n${this.stderr.trim()}${this.stdout.trim() ? `\n${this.stdout.trim().slice(0, 2000)}` : ''}`;
   }
 
   static is(e: unknown, reason?: GitErrorReason): e is GitError {
     return e instanceof GitError && (reason === undefined || e.reason === reason);
   }
+}
+
+/**
+ * What a person reads: the git subcommand and git's own last words, never the whole argv (it
+ * can hold commit messages, paths and object ids that say nothing to the reader).
+ */
+function summarize(args: readonly string[], exitCode: number | null, stderr: string, stdout: string, reason: GitErrorReason): string {
+  const sub = args.find((a) => !a.startsWith('-')) ?? 'git';
+  if (reason === 'notInstalled') return 'git is not installed or not on PATH; install git and try again';
+  if (reason === 'lock') {
+    const file = /'([^']+\.lock)'/.exec(stderr)?.[1];
+    return `git ${sub} could not take a lock${file ? ` (${file})` : ''}: another git process is using the repository; wait for it to finish${file ? `, or remove ${file} if no git process is running` : ''}`;
+  }
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^hint:/.test(l));
+  const said = (lines.find((l) => /^(fatal|error):/.test(l)) ?? lines[lines.length - 1] ?? stdout.trim().split('\n')[0] ?? '').replace(/^(fatal|error):\s*/, '');
+  return `git ${sub} failed${exitCode === null ? '' : ` (exit ${exitCode})`}${said ? `: ${said.slice(0, 300)}` : ''}`;
 }
 
 function classify(stderr: string): GitErrorReason {

@@ -3,6 +3,7 @@
  * is touched. The exit status decides (0 clean, 1 conflicts); the output is only parsed for
  * the names of the conflicting files.
  */
+import { LanesError } from '../errors';
 import { git, gitOut } from './git';
 
 export interface TrialMerge {
@@ -30,7 +31,8 @@ export async function isAncestor(repo: string, a: string, b: string): Promise<bo
   return r.code === 0;
 }
 
-export class MergeConflictError extends Error {
+export class MergeConflictError extends LanesError {
+  readonly reason = 'conflict' as const;
   constructor(
     message: string,
     readonly conflicts: string[],

@@ -8,6 +8,7 @@
  *  - idempotent: a branch without its worktree is picked up, an existing worktree reused.
  * Worktrees are locked while a run uses them so `git worktree prune` and gc leave them alone.
  */
+import { LanesError } from '../errors';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -84,7 +85,7 @@ export interface EnsuredWorktree {
   head: string;
 }
 
-export class WorktreeError extends Error {
+export class WorktreeError extends LanesError {
   constructor(
     message: string,
     readonly reason: 'pathTaken' | 'branchElsewhere' | 'missingFolder' | 'git',

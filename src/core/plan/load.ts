@@ -1,3 +1,4 @@
+import { LanesError } from '../errors';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +14,7 @@ export interface LoadedPlan extends ValidationResult {
   hash: string;
 }
 
-export class PlanFileError extends Error {
+export class PlanFileError extends LanesError {
   constructor(
     message: string,
     readonly file: string,

@@ -6,6 +6,7 @@
  * The command is an argv array. `{prompt}` becomes the whole prompt as one argument and
  * `{promptFile}` the path of a file holding it; with neither, the prompt arrives on stdin.
  */
+import { LanesError } from '../errors';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,7 +26,7 @@ export interface PlannerAttempt {
   durationMs: number;
 }
 
-export class PlannerError extends Error {
+export class PlannerError extends LanesError {
   constructor(
     message: string,
     readonly attempts: PlannerAttempt[],

@@ -18,6 +18,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { LanesError } from '../errors';
 import { git, gitOut } from '../git/git';
 import { trialMerge } from '../git/merge';
 import { writeFileAtomic } from '../util/fsx';
@@ -45,7 +46,7 @@ export interface ApplyJournal {
   endedAt?: string;
 }
 
-export class ApplyRefused extends Error {
+export class ApplyRefused extends LanesError {
   constructor(
     message: string,
     readonly reason: 'dirtyOverlap' | 'untrackedCollision' | 'conflict' | 'unmergedIndex' | 'dirtyEditors' | 'nothingToApply',
@@ -312,7 +313,8 @@ export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
   return { id, applied: written, deleted, conflicted: merge.conflicts, journal, mode: clean ? 'clean-update' : 'three-way' };
 }
 
-export class UndoRefused extends Error {
+export class UndoRefused extends LanesError {
+  readonly reason = 'refused' as const;
   constructor(
     message: string,
     readonly files: string[],

@@ -1,5 +1,5 @@
 /** The run report: markdown a person reads after a run (also written to the run's folder). */
-import { speedup } from '../run/engine';
+import { speedup } from '../run/orchestrator';
 import type { RunState } from '../run/state';
 import type { FileChange } from './diff';
 import type { QueueResult } from './queue';

@@ -4,6 +4,7 @@
  * one folder per run, written atomically with a schema version. A corrupt file is reported and
  * set aside, never silently reset.
  */
+import { LanesError } from '../errors';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
@@ -88,7 +89,7 @@ export const RunStateSchema = z.object({
 });
 export type RunState = z.infer<typeof RunStateSchema>;
 
-export class StateError extends Error {
+export class StateError extends LanesError {
   constructor(
     message: string,
     readonly reason: 'corrupt' | 'newerVersion' | 'notFound',
@@ -112,6 +113,8 @@ export interface RunPaths {
   briefs: string;
   memory: string;
   report: string;
+  /** The merge queue's last result. */
+  queue: string;
 }
 
 export function runPaths(commonDir: string, runId: string): RunPaths {
@@ -124,6 +127,7 @@ export function runPaths(commonDir: string, runId: string): RunPaths {
     briefs: path.join(dir, 'briefs'),
     memory: path.join(dir, 'memory'),
     report: path.join(dir, 'report.md'),
+    queue: path.join(dir, 'queue.json'),
   };
 }
 

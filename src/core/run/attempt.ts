@@ -1,0 +1,180 @@
+/**
+ * One attempt of a lane: the brief, the agent's environment, the agent run through the lane
+ * runner with its output captured, commits noticed while it works, what it left behind
+ * committed, and the lane's verify. It reports what happened; the judge decides what it means.
+ */
+import { promises as fs, WriteStream } from 'node:fs';
+import * as path from 'node:path';
+import { agentArgv, commandArgv, describeCommand, ResolvedAgent } from '../agents/resolve';
+import { gitOut } from '../git/git';
+import type { LaneGraph } from '../plan/graph';
+import type { Lane, Plan } from '../plan/schema';
+import { describeExit } from '../util/proc';
+import { processStartTime } from '../util/processInfo';
+import { buildBrief } from './brief';
+import type { AttemptOutcome } from './judge';
+import { memoryFile, readMemory } from './memory';
+import type { LaneRunner } from './runner';
+import type { AttemptRecord, LaneState, LaneStatus, RunPaths } from './state';
+import type { LaneWorkspace } from './workspace';
+
+/** How often a running lane's branch is checked for commits its agent made. */
+export const COMMIT_POLL_MS = 2000;
+
+const nowIso = () => new Date().toISOString();
+const tail = (s: string, n: number) => (s.length > n ? '…' + s.slice(s.length - n) : s);
+
+export interface AttemptContext {
+  runId: string;
+  repoRoot: string;
+  plan: Plan;
+  graph: LaneGraph;
+  paths: RunPaths;
+  runner: LaneRunner;
+  workspace: LaneWorkspace;
+  lane(id: string): LaneState;
+  /** The lane's environment (LANES_* variables on a clean base). */
+  env(l: LaneState, briefFile: string, briefText: string, attempt: number, extra: Record<string, string>): NodeJS.ProcessEnv;
+  setStatus(l: LaneState, status: LaneStatus, reason?: string): void;
+  /** Persist soon (failures are the orchestrator's to handle). */
+  persist(): void;
+  warn(message: string, l: LaneState): void;
+  /** Compare the user's checkout and shared git state with the baseline. */
+  guard(l: LaneState): Promise<void>;
+  onCommit(l: LaneState, head: string): void;
+}
+
+export interface AttemptInput {
+  l: LaneState;
+  lane: Lane;
+  agent: ResolvedAgent;
+  start: string;
+  previousFailure?: string;
+  feedback?: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+  log: WriteStream;
+  output: (chunk: string, stream: 'stdout' | 'stderr' | 'verify') => void;
+}
+
+export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ outcome: AttemptOutcome; rec: AttemptRecord }> {
+  const { l, lane, agent } = i;
+  const attempt = l.attempts.length + 1;
+  const briefFile = path.join(c.paths.briefs, `${l.id}-${attempt}.md`);
+  const brief = await buildBrief({
+    plan: c.plan,
+    lane,
+    runId: c.runId,
+    attempt,
+    repoRoot: c.repoRoot,
+    worktree: l.worktree,
+    branch: l.branch,
+    base: i.start,
+    memoryDir: c.paths.memory,
+    memoryFile: memoryFile(c.paths.memory, l.id),
+    memory: await readMemory(c.paths.memory),
+    dependencies: c.graph.dependenciesOf(l.id).map((d) => ({ id: d, head: c.lane(d).head! })),
+    previousFailure: i.previousFailure,
+    feedback: i.feedback,
+  });
+  await fs.writeFile(briefFile, brief);
+  const argv = agentArgv(agent, { brief, briefFile, lane: l.id, worktree: l.worktree });
+  const rec: AttemptRecord = { attempt, startedAt: nowIso(), agentArgv: argv, briefFile };
+  l.attempts.push(rec);
+  c.setStatus(l, 'running', `attempt ${attempt}: ${agent.name}`);
+  i.log.write(`\n[lanes] ===== attempt ${attempt} · ${rec.startedAt} · ${argv.map((a) => JSON.stringify(a)).join(' ')}\n`);
+  const t0 = Date.now();
+  const headBefore = l.head ?? i.start;
+  let output = '';
+
+  // Commits the agent makes while it works are noticed (for the live conflict radar), not
+  // only the one Agent Lanes makes when it exits.
+  let polling = false;
+  const watch = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    gitOut(['rev-parse', '--verify', '--quiet', `refs/heads/${l.branch}`], { cwd: c.repoRoot, readOnly: true })
+      .then((tip) => {
+        if (tip && tip !== (l.head ?? i.start)) {
+          l.head = tip;
+          c.onCommit(l, tip);
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => (polling = false));
+  }, COMMIT_POLL_MS);
+  let r;
+  try {
+    r = await c.runner.run({
+      argv,
+      cwd: l.worktree,
+      env: c.env(l, briefFile, brief, attempt, agent.env),
+      signal: i.signal,
+      timeoutMs: i.timeoutMs,
+      onSpawn: (pid) => {
+        l.process = { pid, argv, startTime: processStartTime(pid), startedAt: nowIso() };
+        c.persist();
+      },
+      onOutput: (chunk, s) => {
+        output = tail(output + chunk, 8000);
+        i.output(chunk, s);
+      },
+    });
+  } finally {
+    clearInterval(watch);
+    l.process = undefined;
+  }
+  rec.exitCode = r.code;
+  rec.exit = describeExit(r);
+  i.log.write(`\n[lanes] agent ${rec.exit} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+
+  // The guard looks at the main checkout while the lane's leftovers are committed.
+  const guard = c.guard(l);
+  let committed = false;
+  let known: string | undefined;
+  try {
+    ({ committed, head: known } = await c.workspace.commitLeftovers(l, agent.name, attempt));
+  } catch (e) {
+    c.warn(`could not commit the lane's changes: ${(e as Error).message}`, l);
+  }
+  const head = known ?? (await gitOut(['rev-parse', 'HEAD'], { cwd: l.worktree, readOnly: true }));
+  rec.changed = committed || head !== headBefore;
+  l.head = head;
+  rec.head = head;
+  if (rec.changed) c.onCommit(l, head);
+  await guard;
+
+  const outcome: AttemptOutcome = {
+    agentName: agent.name,
+    spawnError: r.spawnError ? { code: r.spawnError.code, message: r.spawnError.message, program: argv[0]! } : undefined,
+    cancelled: r.cancelled || i.signal.aborted,
+    timedOut: r.timedOut,
+    exitCode: r.code,
+    exit: describeExit(r),
+    changed: head !== i.start,
+    outputTail: output,
+    timeoutMs: i.timeoutMs,
+  };
+  const agentOk = !outcome.cancelled && !outcome.spawnError && !outcome.timedOut && r.code === 0 && outcome.changed;
+  if (agentOk && lane.verify) {
+    const cmd = describeCommand(lane.verify);
+    c.setStatus(l, 'verifying', cmd);
+    i.log.write(`[lanes] verify: ${cmd}\n`);
+    const v0 = Date.now();
+    const vr = await c.runner.run({
+      argv: commandArgv(lane.verify),
+      cwd: l.worktree,
+      env: c.env(l, briefFile, brief, attempt, {}),
+      signal: i.signal,
+      timeoutMs: i.timeoutMs,
+      onOutput: (chunk) => i.output(chunk, 'verify'),
+    });
+    const vout = tail(vr.stdout + vr.stderr, 4000);
+    rec.verify = { command: cmd, exitCode: vr.code, passed: vr.code === 0 && !vr.timedOut, outputTail: vout, durationMs: Date.now() - v0 };
+    i.log.write(`[lanes] verify ${describeExit(vr)}\n`);
+    outcome.verify = { command: cmd, passed: rec.verify.passed, exit: describeExit(vr), outputTail: vout, cancelled: vr.cancelled || i.signal.aborted };
+  }
+  rec.endedAt = nowIso();
+  l.busyMs += Date.now() - t0;
+  return { outcome, rec };
+}

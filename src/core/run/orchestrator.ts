@@ -1,0 +1,658 @@
+/**
+ * The orchestrator: wiring. It asks the scheduler what starts next, gives each lane its
+ * workspace, runs its attempts through the lane runner, lets the judge decide, and keeps the
+ * run's state through its lease on the run store (one writer). Emits an event for every change.
+ *
+ * Planning a run has no side effects (`Orchestrator.plan`); only `start` writes anything, so a
+ * face can ask for approval in between and a "no" leaves nothing behind.
+ */
+import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { resolveAgent } from '../agents/resolve';
+import { BusyError, LanesError } from '../errors';
+import { commonDir as gitCommonDir, git, gitOut, headCommit } from '../git/git';
+import { MergeConflictError } from '../git/merge';
+import { defaultWorktreeRoot, WorktreeError } from '../git/worktrees';
+import { LaneGraph } from '../plan/graph';
+import { loadPlan, LoadedPlan } from '../plan/load';
+import type { AgentRef, Lane, Plan } from '../plan/schema';
+import { DEFAULT_MAX_PARALLEL } from '../plan/schema';
+import { validatePlanText } from '../plan/validate';
+import { Mutex } from '../util/mutex';
+import { describeOwner } from '../util/ownerLock';
+import { cleanEnv } from '../util/proc';
+import { commandLineOf, processStartTime, stopRecorded } from '../util/processInfo';
+import { AttemptContext, runAttempt } from './attempt';
+import { compareFingerprints, fingerprint, Fingerprint } from './guard';
+import { judge } from './judge';
+import { memoryFile } from './memory';
+import { LaneRunner, LocalProcessRunner } from './runner';
+import { schedule } from './scheduler';
+import { FINAL_STATUSES, laneBranch, LaneState, LaneStatus, RunPaths, runPaths, RunState, STATE_VERSION } from './state';
+import { RunLease, RunStore } from './store';
+import { LaneWorkspace } from './workspace';
+
+export { COMMIT_POLL_MS } from './attempt';
+
+export const DEFAULT_TIMEOUT_MINUTES = 30;
+export const DEFAULT_RETRIES = 0;
+
+export interface EngineOptions {
+  /** Any folder inside the repository. */
+  cwd: string;
+  planFile?: string;
+  maxParallel?: number;
+  /** Run only these lanes (and the lanes they depend on). */
+  lanes?: string[];
+  worktreeRoot?: string;
+  /** Continue an earlier run: its id, or 'latest'. */
+  resume?: string;
+  defaultAgent?: AgentRef;
+  /** Replacement argv for presets (e.g. from VS Code settings). */
+  agentOverrides?: Record<string, string[]>;
+  defaultTimeoutMinutes?: number;
+  defaultRetries?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Extra text for a lane's brief, e.g. feedback from the merge queue. */
+  feedback?: Record<string, string>;
+  /**
+   * Agents and verify commands die with this process, even when it is killed (an editor window
+   * closing). Off for the CLI, whose interrupted runs are found again by `lanes status`.
+   */
+  dieWithOrchestrator?: boolean;
+  /** Where lanes' programs run (default: local process groups). */
+  runner?: LaneRunner;
+  /** What the run's lock says this process is doing ("lanes run", "VS Code: Run Plan"). */
+  command?: string;
+}
+
+export type RunEvent =
+  | { type: 'run-started'; runId: string; state: RunState }
+  | { type: 'lane-status'; runId: string; lane: string; status: LaneStatus; reason?: string; attempt: number; state: LaneState }
+  | { type: 'lane-output'; runId: string; lane: string; chunk: string; stream: 'stdout' | 'stderr' | 'verify' }
+  | { type: 'lane-commit'; runId: string; lane: string; head: string }
+  | { type: 'warning'; runId: string; lane?: string; message: string }
+  | { type: 'run-finished'; runId: string; state: RunState };
+
+export class RunError extends LanesError {
+  constructor(
+    message: string,
+    readonly reason: 'invalidPlan' | 'noCommits' | 'busy' | 'unknownLane' | 'noRun' | 'planChanged',
+  ) {
+    super(message);
+    this.name = 'RunError';
+  }
+}
+
+/** What `Orchestrator.plan` found: everything `start` needs, nothing written yet. */
+export interface RunRequest {
+  opts: EngineOptions;
+  repoRoot: string;
+  commonDir: string;
+  identity: NodeJS.ProcessEnv;
+  plan: Plan;
+  /** The lanes that will run. */
+  lanes: string[];
+  fresh?: { loaded: LoadedPlan; base: string; baseRef?: string; dirty: boolean };
+  resume?: { runId: string; rerun?: string[] };
+}
+
+const nowIso = () => new Date().toISOString();
+
+function portBaseFor(runId: string, index: number): number {
+  const h = createHash('sha256').update(runId).digest().readUInt16BE(0);
+  return 30000 + ((h * 7 + index) % 3000) * 10;
+}
+
+/** git identity env for commits Agent Lanes makes when the repository has none configured. */
+async function identityEnv(repo: string): Promise<NodeJS.ProcessEnv> {
+  const has = async (k: string) => (await git(['config', '--get', k], { cwd: repo, okCodes: [1], readOnly: true })).stdout.trim() !== '';
+  const env: NodeJS.ProcessEnv = {};
+  if (!(await has('user.email')) || !(await has('user.name'))) {
+    Object.assign(env, { GIT_COMMITTER_NAME: 'Agent Lanes', GIT_COMMITTER_EMAIL: 'lanes@agent-lanes.invalid', GIT_AUTHOR_NAME: 'Agent Lanes', GIT_AUTHOR_EMAIL: 'lanes@agent-lanes.invalid' });
+  }
+  return env;
+}
+
+/** Repository features lanes handle only partly: said up front rather than discovered later. */
+export async function repositoryWarnings(repoRoot: string): Promise<string[]> {
+  const out: string[] = [];
+  const read = (f: string) => fs.readFile(path.join(repoRoot, f), 'utf8').catch(() => '');
+  if ((await read('.gitmodules')).trim()) {
+    out.push('this repository has submodules: lane worktrees do not initialise them; add "git submodule update --init" to worktree.setup if lanes need them');
+  }
+  if (/filter=lfs/.test(await read('.gitattributes'))) {
+    out.push('this repository uses Git LFS: lane worktrees get the real files only when git-lfs is installed (its filter runs on checkout); without it they hold LFS pointer files');
+  }
+  return out;
+}
+
+/** Refuse to start while another run of this repository is active (one run at a time). */
+async function refuseIfAnotherRun(store: RunStore, except?: string): Promise<void> {
+  const other = (await store.active()).find((a) => a.runId !== except);
+  if (other) {
+    throw new BusyError(`run ${other.runId} is active in this repository, run by ${describeOwner(other.owner)}; wait for it to finish or stop it first`, {
+      pid: other.owner.pid,
+      command: other.owner.command,
+      since: other.owner.acquiredAt,
+    });
+  }
+}
+
+export class Orchestrator {
+  private readonly listeners = new Set<(e: RunEvent) => void>();
+  private readonly laneAborts = new Map<string, AbortController>();
+  private readonly runAbort = (() => {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
+  private readonly graph: LaneGraph;
+  private readonly paths: RunPaths;
+  private readonly workspace: LaneWorkspace;
+  private readonly runner: LaneRunner;
+  private guardBaseline?: Fingerprint;
+  private readonly guardMutex = new Mutex();
+  private finished?: Promise<RunState>;
+  private readonly running = new Set<string>();
+  private readonly attemptsThisSession = new Map<string, number>();
+  /** The first failed state write: the run stops its lanes rather than run untracked. */
+  private storageFailure?: unknown;
+
+  private constructor(
+    readonly state: RunState,
+    readonly plan: Plan,
+    readonly commonDir: string,
+    private readonly opts: EngineOptions,
+    identity: NodeJS.ProcessEnv,
+    private readonly lease: RunLease,
+  ) {
+    this.graph = new LaneGraph(state.lanes.map((l) => ({ id: l.id, dependsOn: this.laneDef(l.id).dependsOn })));
+    this.paths = runPaths(commonDir, state.runId);
+    this.runner = opts.runner ?? new LocalProcessRunner(opts.dieWithOrchestrator);
+    this.workspace = new LaneWorkspace({
+      repoRoot: state.repoRoot,
+      commonDir,
+      runId: state.runId,
+      baseCommit: state.baseCommit,
+      plan,
+      graph: this.graph,
+      identity,
+      lane: (id) => this.lane(id),
+    });
+  }
+
+  get runId(): string {
+    return this.state.runId;
+  }
+
+  onEvent(listener: (e: RunEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(e: RunEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        /* a broken listener must not stop the run */
+      }
+    }
+  }
+
+  laneDef(id: string): Lane {
+    return this.plan.lanes.find((l) => l.id === id)!;
+  }
+
+  lane(id: string): LaneState {
+    return this.state.lanes.find((l) => l.id === id)!;
+  }
+
+  /** Stop one lane (its whole process tree). Lanes that depend on it are skipped. */
+  cancelLane(id: string): boolean {
+    const l = this.state.lanes.find((x) => x.id === id);
+    if (!l || FINAL_STATUSES.has(l.status)) return false;
+    const c = this.laneAborts.get(id);
+    if (c) c.abort();
+    else this.setStatus(l, 'cancelled', 'cancelled before it started');
+    return true;
+  }
+
+  /** Stop the whole run. */
+  cancel(): void {
+    this.runAbort.abort();
+    for (const c of this.laneAborts.values()) c.abort();
+  }
+
+  /** Persist soon. A failed write is handled (never an unhandled rejection): see saveFailed. */
+  private persist(): void {
+    this.lease.save(this.state).catch((e: unknown) => this.saveFailed(e));
+  }
+
+  private saveFailed(e: unknown): void {
+    if (this.storageFailure) return;
+    this.storageFailure = e;
+    this.warn(`${(e as Error).message}; stopping every lane so nothing runs without a record (continue later with "lanes run --resume ${this.runId}")`);
+    this.cancel();
+  }
+
+  private setStatus(l: LaneState, status: LaneStatus, reason?: string): void {
+    if (l.status === status && l.reason === reason) return;
+    l.status = status;
+    l.reason = reason;
+    if (FINAL_STATUSES.has(status)) l.endedAt = nowIso();
+    this.persist();
+    this.emit({ type: 'lane-status', runId: this.runId, lane: l.id, status, reason, attempt: l.attempts.length, state: l });
+  }
+
+  private warn(message: string, lane?: LaneState): void {
+    if (lane) lane.warnings.push(message);
+    else this.state.warnings.push(message);
+    this.emit({ type: 'warning', runId: this.runId, lane: lane?.id, message });
+  }
+
+  /**
+   * Everything a run needs, read and checked, with nothing written: the plan (validated), the
+   * lanes, the base. For a resume, the run's recorded plan and which lanes run again.
+   */
+  static async plan(opts: EngineOptions): Promise<RunRequest> {
+    const repoRoot = await gitOut(['rev-parse', '--show-toplevel'], { cwd: opts.cwd, readOnly: true });
+    // Independent reads, at once: they sit in front of every lane's start.
+    const [common, identity, base, baseRef, dirty] = await Promise.all([
+      gitCommonDir(repoRoot),
+      identityEnv(repoRoot),
+      headCommit(repoRoot),
+      gitOut(['symbolic-ref', '--quiet', '--short', 'HEAD'], { cwd: repoRoot, readOnly: true }).catch(() => undefined),
+      gitOut(['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot, readOnly: true }).then((x) => x.trim()),
+    ]);
+    const store = new RunStore(common);
+    if (opts.resume) {
+      const runs = await store.list();
+      const runId = opts.resume === 'latest' ? runs[0] : opts.resume;
+      if (!runId || !runs.includes(runId)) throw new RunError(opts.resume === 'latest' ? 'there is no run to resume' : `no run "${opts.resume}"`, 'noRun');
+      const state = await store.read(runId);
+      const v = validatePlanText(state.planText);
+      if (!v.ok || !v.plan) throw new RunError('the plan recorded in this run no longer validates', 'invalidPlan');
+      for (const id of opts.lanes ?? []) {
+        if (!state.lanes.some((l) => l.id === id)) throw new RunError(`run ${runId} has no lane "${id}"`, 'unknownLane');
+      }
+      const rerun = opts.lanes?.length ? opts.lanes : undefined;
+      const lanes = state.lanes.filter((l) => (rerun ? rerun.includes(l.id) : l.status !== 'passed')).map((l) => l.id);
+      return { opts, repoRoot, commonDir: common, identity, plan: v.plan, lanes, resume: { runId, rerun } };
+    }
+
+    const loaded = await loadPlan(path.resolve(repoRoot, opts.planFile ?? '.lanes/plan.json'), repoRoot);
+    if (!loaded.ok || !loaded.plan) {
+      throw new RunError(`the plan is invalid:\n${loaded.errors.map((e) => `  ${e.line ? `${e.line}:${e.column} ` : ''}${e.message}`).join('\n')}`, 'invalidPlan');
+    }
+    const plan = loaded.plan;
+    if (!base) throw new RunError('the repository has no commits yet; lanes start from HEAD, so commit something first', 'noCommits');
+    const graph = new LaneGraph(plan.lanes);
+    let selected = plan.lanes.map((l) => l.id);
+    if (opts.lanes?.length) {
+      const unknown = opts.lanes.filter((id) => !graph.has(id));
+      if (unknown.length) throw new RunError(`unknown lane${unknown.length > 1 ? 's' : ''} ${unknown.map((u) => `"${u}"`).join(', ')}; the plan has ${selected.join(', ')}`, 'unknownLane');
+      const want = new Set(opts.lanes);
+      for (const id of opts.lanes) for (const a of graph.ancestors(id)) want.add(a);
+      selected = selected.filter((id) => want.has(id));
+    }
+    return { opts, repoRoot, commonDir: common, identity, plan, lanes: selected, fresh: { loaded, base, baseRef, dirty: dirty !== '' } };
+  }
+
+  /** Start what `plan` found: the first side effects (run folder, lease, state). */
+  static async start(req: RunRequest): Promise<Orchestrator> {
+    const store = new RunStore(req.commonDir);
+    const command = req.opts.command ?? 'lanes run';
+    if (req.resume) return Orchestrator.startResume(req, store, command);
+    const { loaded, base, baseRef, dirty } = req.fresh!;
+    await refuseIfAnotherRun(store);
+    const worktreeRoot = path.resolve(req.opts.worktreeRoot ?? defaultWorktreeRoot(req.repoRoot, req.opts.env ?? process.env));
+    const me = { pid: process.pid, argv: commandLineOf(process.pid) ?? process.argv, startTime: processStartTime(process.pid), startedAt: nowIso() };
+    const lease = await store.create(command, (runId) => ({
+      stateVersion: STATE_VERSION,
+      runId,
+      repoRoot: req.repoRoot,
+      planFile: loaded.file,
+      planHash: loaded.hash,
+      planText: loaded.text,
+      baseCommit: base,
+      baseRef,
+      worktreeRoot,
+      maxParallel: req.opts.maxParallel ?? req.plan.maxParallel ?? DEFAULT_MAX_PARALLEL,
+      status: 'running',
+      startedAt: nowIso(),
+      selectedLanes: req.opts.lanes?.length ? req.opts.lanes : undefined,
+      orchestrator: me,
+      lanes: req.lanes.map((id, i) => ({
+        id,
+        status: 'queued' as LaneStatus,
+        branch: laneBranch(runId, id),
+        worktree: path.join(worktreeRoot, runId, id),
+        busyMs: 0,
+        attempts: [],
+        warnings: [],
+        portBase: portBaseFor(runId, i),
+      })),
+      warnings: loaded.warnings.map((w) => w.message),
+    }));
+    try {
+      const state = await store.read(lease.runId);
+      const o = new Orchestrator(state, req.plan, req.commonDir, req.opts, req.identity, lease);
+      await o.makeFolders();
+      for (const w of await repositoryWarnings(req.repoRoot)) o.warn(w);
+      if (dirty) o.warn(`your checkout has uncommitted changes; lanes start from HEAD (${base.slice(0, 10)}) and do not see them`);
+      await lease.save(state);
+      return o;
+    } catch (e) {
+      await lease.release();
+      throw e;
+    }
+  }
+
+  private static async startResume(req: RunRequest, store: RunStore, command: string): Promise<Orchestrator> {
+    const { runId, rerun } = req.resume!;
+    const lease = await store.claim(runId, command);
+    try {
+      await refuseIfAnotherRun(store, runId);
+      const state = await store.read(runId); // again, now that this process is its one writer
+      const o = new Orchestrator(state, req.plan, req.commonDir, req.opts, req.identity, lease);
+      state.orchestrator = { pid: process.pid, argv: commandLineOf(process.pid) ?? process.argv, startTime: processStartTime(process.pid), startedAt: nowIso() };
+      await o.makeFolders();
+      try {
+        const current = await loadPlan(state.planFile, req.repoRoot);
+        if (current.hash !== state.planHash) o.warn('the plan file changed since this run started; resuming with the plan the run started with');
+      } catch {
+        /* the plan file may be gone; the run has its own copy */
+      }
+      if (req.opts.maxParallel) state.maxParallel = req.opts.maxParallel;
+      state.status = 'running';
+      state.endedAt = undefined;
+      // With `lanes`, exactly those lanes run again (also passed ones: the merge queue sends a
+      // lane back with feedback); otherwise every lane that did not pass.
+      const again = rerun ? new Set(rerun) : undefined;
+      for (const l of state.lanes) {
+        if (again ? !again.has(l.id) : l.status === 'passed') continue;
+        if (l.process) {
+          const found = await stopRecorded(l.process.pid, l.process.argv, l.process.startTime);
+          if (found === 'ours') o.warn(`stopped the orphaned agent of lane ${l.id} (pid ${l.process.pid}); its attempt runs again`, l);
+        }
+        l.process = undefined;
+        l.status = 'queued';
+        l.reason = undefined;
+        l.endedAt = undefined;
+      }
+      await lease.save(state);
+      return o;
+    } catch (e) {
+      await lease.release();
+      throw e;
+    }
+  }
+
+  /** Plan and start in one step, for faces that ask no approval (the CLI, tests, benchmarks). */
+  static async prepare(opts: EngineOptions): Promise<Orchestrator> {
+    return Orchestrator.start(await Orchestrator.plan(opts));
+  }
+
+  private async makeFolders(): Promise<void> {
+    await fs.mkdir(this.paths.logs, { recursive: true });
+    await fs.mkdir(this.paths.briefs, { recursive: true });
+    await fs.mkdir(this.paths.memory, { recursive: true });
+  }
+
+  /** Run every lane to an end. Resolves with the final state (also on disk). */
+  run(): Promise<RunState> {
+    this.finished ??= this.runAll();
+    return this.finished;
+  }
+
+  private async runAll(): Promise<RunState> {
+    const started = Date.now();
+    try {
+      this.emit({ type: 'run-started', runId: this.runId, state: this.state });
+      this.guardBaseline = await fingerprint(this.state.repoRoot, this.commonDir);
+      const active = new Map<string, Promise<void>>();
+      for (;;) {
+        const d = schedule({
+          graph: this.graph,
+          lanes: this.state.lanes,
+          active: new Set(active.keys()),
+          maxParallel: this.state.maxParallel,
+          cancelled: this.runAbort.signal.aborted,
+        });
+        for (const t of d.transitions) this.setStatus(this.lane(t.lane), t.status, t.reason);
+        for (const id of d.start) {
+          const p = this.runLane(this.lane(id)).catch((e: unknown) => {
+            this.setStatus(this.lane(id), 'failed', `internal error: ${(e as Error).message}`);
+          });
+          active.set(
+            id,
+            p.finally(() => active.delete(id)),
+          );
+        }
+        if (d.done) break;
+        await Promise.race(active.values());
+      }
+      const s = this.state;
+      s.wallMs = Date.now() - started;
+      s.endedAt = nowIso();
+      s.status = this.runAbort.signal.aborted ? 'cancelled' : 'finished';
+      s.orchestrator = undefined;
+      try {
+        await this.lease.save(s);
+      } catch (e) {
+        this.storageFailure ??= e;
+      }
+      this.emit({ type: 'run-finished', runId: this.runId, state: s });
+      if (this.storageFailure) throw this.storageFailure;
+      return s;
+    } finally {
+      await this.lease.release();
+    }
+  }
+
+  private limits(lane: Lane) {
+    const retries = lane.retries ?? this.plan.defaults?.retries ?? this.opts.defaultRetries ?? DEFAULT_RETRIES;
+    const minutes = lane.timeoutMinutes ?? this.plan.defaults?.timeoutMinutes ?? this.opts.defaultTimeoutMinutes ?? DEFAULT_TIMEOUT_MINUTES;
+    return { attempts: retries + 1, timeoutMs: Math.round(minutes * 60_000) };
+  }
+
+  private laneEnv(l: LaneState, briefFile: string, briefText: string, attempt: number, extra: Record<string, string>): NodeJS.ProcessEnv {
+    const env: Record<string, string> = {
+      LANES_RUN: this.runId,
+      LANES_LANE: l.id,
+      LANES_ROLE: this.laneDef(l.id).role ?? 'implement',
+      LANES_ATTEMPT: String(attempt),
+      LANES_BRIEF_FILE: briefFile,
+      LANES_MEMORY_DIR: this.paths.memory,
+      LANES_MEMORY_FILE: memoryFile(this.paths.memory, l.id),
+      LANES_WORKTREE: l.worktree,
+      LANES_BRANCH: l.branch,
+      LANES_BASE: l.base ?? this.state.baseCommit,
+      LANES_REPO: this.state.repoRoot,
+      LANES_PORT_BASE: String(l.portBase),
+      LANES_PORT_COUNT: '10',
+      ...extra,
+    };
+    // The brief as text too, when it fits comfortably in one environment variable.
+    if (Buffer.byteLength(briefText) < 64 * 1024) env.LANES_BRIEF = briefText;
+    return cleanEnv({ ...this.opts.env, ...this.laneDef(l.id).env, ...env }, process.env);
+  }
+
+  /**
+   * Compare the main checkout and shared git state with the baseline. Lanes that finish while a
+   * check is under way share the next check instead of queueing one each (a status of a big
+   * checkout is the expensive part).
+   */
+  private guardWaiters: LaneState[] = [];
+  private guardNext?: Promise<void>;
+  private checkGuard(l: LaneState): Promise<void> {
+    this.guardWaiters.push(l);
+    this.guardNext ??= this.guardMutex.run(async () => {
+      this.guardNext = undefined;
+      const lanes = this.guardWaiters.splice(0);
+      const after = await fingerprint(this.state.repoRoot, this.commonDir);
+      const diffs = compareFingerprints(this.guardBaseline!, after);
+      if (!diffs.length) return;
+      const ids = lanes.map((x) => x.id);
+      const others = [...this.running].filter((x) => !ids.includes(x));
+      for (const lane of lanes) {
+        this.warn(
+          `WARNING: ${diffs.join('; ')} while lane ${ids.join(', ')} ran${others.length ? ` (with ${others.join(', ')})` : ''}. ` +
+            'If you did not make this change, an agent wrote outside its worktree.',
+          lane,
+        );
+      }
+      this.guardBaseline = after;
+    });
+    return this.guardNext;
+  }
+
+  private attemptContext(): AttemptContext {
+    return {
+      runId: this.runId,
+      repoRoot: this.state.repoRoot,
+      plan: this.plan,
+      graph: this.graph,
+      paths: this.paths,
+      runner: this.runner,
+      workspace: this.workspace,
+      lane: (id) => this.lane(id),
+      env: (l, briefFile, brief, attempt, extra) => this.laneEnv(l, briefFile, brief, attempt, extra),
+      setStatus: (l, status, reason) => this.setStatus(l, status, reason),
+      persist: () => this.persist(),
+      warn: (m, l) => this.warn(m, l),
+      guard: (l) => this.checkGuard(l),
+      onCommit: (l, head) => this.emit({ type: 'lane-commit', runId: this.runId, lane: l.id, head }),
+    };
+  }
+
+  private async runLane(l: LaneState): Promise<void> {
+    const lane = this.laneDef(l.id);
+    const limits = this.limits(lane);
+    const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
+    const onRunAbort = () => abort.abort();
+    this.runAbort.signal.addEventListener('abort', onRunAbort, { once: true });
+    this.laneAborts.set(l.id, abort);
+    this.running.add(l.id);
+    const log = createWriteStream(path.join(this.paths.logs, `${l.id}.log`), { flags: 'a' });
+    log.on('error', (e) => this.warn(`could not write the lane's log: ${e.message}`, l));
+    const output = (chunk: string, stream: 'stdout' | 'stderr' | 'verify') => {
+      log.write(chunk);
+      this.emit({ type: 'lane-output', runId: this.runId, lane: l.id, chunk, stream });
+    };
+    try {
+      l.startedAt ??= nowIso();
+      let start: string;
+      try {
+        start = l.base && l.attempts.length ? l.base : await this.workspace.startPoint(l);
+      } catch (e) {
+        if (e instanceof MergeConflictError) {
+          this.setStatus(l, 'failed', `its dependencies conflict: ${e.message}; make one depend on the other`);
+          return;
+        }
+        throw e;
+      }
+      l.base = start;
+      this.setStatus(l, 'running', 'preparing worktree');
+      let wt;
+      try {
+        wt = await this.workspace.ensure(l, start, abort.signal);
+      } catch (e) {
+        if (e instanceof WorktreeError) {
+          this.setStatus(l, 'failed', e.message);
+          return;
+        }
+        throw e;
+      }
+      if (wt.created && !wt.reusedBranch) {
+        const problem = await this.workspace.setup(l, {
+          log,
+          signal: abort.signal,
+          env: this.laneEnv(l, '', '', 0, {}),
+          runner: this.runner,
+          timeoutMs: limits.timeoutMs,
+          warn: (m) => this.warn(m, l),
+        });
+        if (abort.signal.aborted) {
+          this.setStatus(l, 'cancelled', 'cancelled during setup');
+          return;
+        }
+        if (problem) {
+          this.setStatus(l, 'failed', problem);
+          return;
+        }
+      }
+
+      // A lane that runs again after its dependencies changed (the merge queue re-ran one) first
+      // takes their new work: lineage, not a stale base.
+      if (!wt.created || wt.reusedBranch) {
+        const refreshed = await this.workspace.refreshFromDependencies(l);
+        if (refreshed.problem) {
+          this.setStatus(l, 'failed', refreshed.problem);
+          return;
+        }
+        if (refreshed.base) {
+          start = refreshed.base;
+          l.base = start;
+        }
+      }
+
+      let previousFailure = l.attempts.length ? l.attempts[l.attempts.length - 1]!.failure : undefined;
+      const ctx = this.attemptContext();
+      for (;;) {
+        const used = (this.attemptsThisSession.get(l.id) ?? 0) + 1;
+        this.attemptsThisSession.set(l.id, used);
+        const agent = resolveAgent(this.plan, lane, this.opts.defaultAgent, this.opts.agentOverrides);
+        const { outcome, rec } = await runAttempt(ctx, {
+          l,
+          lane,
+          agent,
+          start,
+          previousFailure,
+          feedback: this.opts.feedback?.[l.id],
+          timeoutMs: limits.timeoutMs,
+          signal: abort.signal,
+          log,
+          output,
+        });
+        const verdict = judge(outcome, rec.attempt, used, limits.attempts, this.runAbort.signal.aborted);
+        switch (verdict.kind) {
+          case 'passed':
+            this.setStatus(l, 'passed', verdict.reason);
+            return;
+          case 'cancelled':
+            rec.failure = verdict.failure;
+            this.setStatus(l, 'cancelled', verdict.reason);
+            return;
+          case 'retry':
+            rec.failure = verdict.failure;
+            previousFailure = verdict.failure;
+            this.warn(`attempt ${rec.attempt} failed (${verdict.summary}); retrying`, l);
+            continue;
+          case 'failed':
+            rec.failure = verdict.failure;
+            this.setStatus(l, verdict.status, verdict.reason);
+            return;
+        }
+      }
+    } finally {
+      this.runAbort.signal.removeEventListener('abort', onRunAbort);
+      this.laneAborts.delete(l.id);
+      this.running.delete(l.id);
+      await new Promise<void>((r) => log.end(r));
+      this.persist();
+    }
+  }
+}
+
+/** Sum of lane busy times over wall time: how much the parallel run saved. */
+export function speedup(state: RunState): number | undefined {
+  if (!state.wallMs) return undefined;
+  const busy = state.lanes.reduce((a, l) => a + l.busyMs, 0);
+  return busy / state.wallMs;
+}
