@@ -1,3 +1,5 @@
+import { LanesSession } from '../core/session/session';
+import { describeOwner } from '../core/util/ownerLock';
 import type { OptionSpec, ParsedArgs } from './args';
 
 export const EXIT_OK = 0;
@@ -38,3 +40,18 @@ export function printJson(io: Io, value: unknown): void {
 
 export const JSON_OPTION: OptionSpec = { name: 'json', type: 'flag', description: 'print machine-readable JSON on stdout' };
 export const PLAN_OPTION: OptionSpec = { name: 'plan', short: 'p', type: 'string', valueName: 'FILE', description: 'plan file (default: .lanes/plan.json in the repository)' };
+
+/** The application layer for a CLI command: one session per command, waiting out loud. */
+export function openSession(io: Io, command: string): Promise<LanesSession> {
+  let told = false;
+  return LanesSession.open({
+    cwd: io.cwd,
+    face: `lanes ${command}`,
+    runDefaults: () => ({ env: io.env }),
+    onWait: (what, owner) => {
+      if (told) return;
+      told = true;
+      io.err(style(io).dim(`lanes: waiting for ${describeOwner(owner)} to finish before the ${what}…\n`));
+    },
+  });
+}

@@ -1,3 +1,4 @@
+import { describeError } from '../core/errors';
 import { main } from './main';
 
 const controller = new AbortController();
@@ -22,8 +23,9 @@ main(process.argv.slice(2), {
   (code) => {
     process.exitCode = interrupted ? 130 : code;
   },
-  (e) => {
-    process.stderr.write(`lanes: ${(e as Error).stack ?? String(e)}\n`);
+  (e: unknown) => {
+    // main() answers every error itself; this is the last net, and says no more than the model allows.
+    process.stderr.write(`lanes: ${describeError(e).message}\n`);
     process.exitCode = 1;
   },
 );

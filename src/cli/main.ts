@@ -1,7 +1,11 @@
-import { commonDir, repoRoot } from '../core/git/git';
-import { recoverApply } from '../core/reconcile/apply';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describeError } from '../core/errors';
+import { commonDir, GitError } from '../core/git/git';
+import { LanesSession } from '../core/session/session';
 import { parseArgs, UsageError } from './args';
-import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand, CliFailure } from './commands/plan';
+import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand } from './commands/plan';
 import { discardCommand, reconcileCommand, undoCommand } from './commands/reconcile';
 import { cleanCommand, demoCommand, runCommand, statusCommand } from './commands/run';
 import { Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Io, style } from './context';
@@ -60,14 +64,40 @@ export function commandHelp(c: Command): string {
   ].join('\n');
 }
 
-async function recoverInterruptedApply(cwd: string): Promise<boolean> {
-  let root: string;
+/**
+ * An apply into this checkout that a crash cut off is rolled back before anything else runs:
+ * only when its owner is dead (a live apply, from another terminal or the editor, is left
+ * alone) and only in the checkout it was writing.
+ */
+async function recoverInterruptedApply(io: Io, command: string): Promise<boolean> {
+  let session: LanesSession;
   try {
-    root = await repoRoot(cwd);
+    session = await LanesSession.open({ cwd: io.cwd, face: `lanes ${command}` });
   } catch {
     return false; // not in a repository: nothing to recover
   }
-  return (await recoverApply(root, await commonDir(root))) === 'rolled-back';
+  return (await session.recover()) === 'rolled-back';
+}
+
+/** Where the CLI keeps what a person should not have to read (stacks, whole git commands). */
+async function logFile(cwd: string): Promise<string> {
+  try {
+    return path.join(await commonDir(cwd), 'lanes', 'cli.log');
+  } catch {
+    return path.join(os.tmpdir(), 'agent-lanes-cli.log');
+  }
+}
+
+/** Append the full text of an error to the CLI's log; returns the log's path (or undefined). */
+export async function logError(cwd: string, command: string, text: string): Promise<string | undefined> {
+  const file = await logFile(cwd);
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.appendFile(file, `[${new Date().toISOString()}] lanes ${command} (pid ${process.pid})\n${text}\n\n`);
+    return file;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
@@ -98,7 +128,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   try {
     const args = parseArgs(rest, command.options);
     // An apply that a crash interrupted is rolled back before anything else runs.
-    const recovered = await recoverInterruptedApply(io.cwd);
+    const recovered = await recoverInterruptedApply(io, command.name);
     if (recovered) io.err(s.red(`lanes: an apply into your checkout was interrupted; it has been rolled back (snapshot refs under refs/lanes/apply/)\n`));
     return await command.run(args, io);
   } catch (e) {
@@ -106,11 +136,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.err(`lanes ${command.name}: ${e.message}\nUsage: ${command.usage}\nRun "lanes ${command.name} --help" for details.\n`);
       return EXIT_USAGE;
     }
-    if (e instanceof CliFailure) {
-      io.err(s.red(`lanes ${command.name}: ${e.message}\n`));
-      return EXIT_FAILED;
-    }
-    io.err(`lanes ${command.name}: ${(e as Error).stack ?? String(e)}\n`);
+    // One error model: a line a person can act on; argv, stderr and stacks go to the log.
+    const d = describeError(e);
+    const log = await logError(io.cwd, command.name, `${d.logText}${e instanceof GitError ? `\n${e.detail}` : ''}`);
+    io.err(s.red(`lanes ${command.name}: ${d.message}\n`));
+    if (!d.expected && log) io.err(`  the details are in ${log}\n`);
+    if (io.env.LANES_DEBUG) io.err(`${d.logText}\n`);
     return EXIT_FAILED;
   }
 }

@@ -111,7 +111,7 @@ export class ReconcilePanel implements vscode.Disposable {
       for (const l of lanes) this.files[l.id] = await changedFiles(this.folder.root, l.base!, l.head!).catch(() => []);
       this.pairs = (await conflictRadar(this.folder.root, lanes.map((l) => ({ id: l.id, base: l.base!, head: l.head! })))).pairs;
     }
-    const j = await readJournal(this.folder.commonDir);
+    const j = await readJournal(this.folder.commonDir, this.folder.root);
     if (j && j.runId === runId && (j.step === 'done' || j.step === 'undone')) this.lastApply = { id: j.id, files: j.paths.length, undone: j.step === 'undone' };
     this.post({ type: 'state', state: this.state });
   }

@@ -152,10 +152,10 @@ describe('apply into the user\'s checkout', function () {
       f.repo.write('notes.txt', 'dirty and unrelated\n');
       const before = picture(f.repo);
       await assert.rejects(applyToCheckout({ repo: f.repo.dir, commonDir: f.common, base: f.base, target: f.target, crashAfter: step }), /injected crash/);
-      assert.equal((await readJournal(f.common))!.step, step === 'deleted' ? 'writing' : step);
+      assert.equal((await readJournal(f.common, f.repo.dir))!.step, step === 'deleted' ? 'writing' : step);
       assert.equal(await recoverApply(f.repo.dir, f.common), 'rolled-back');
       assert.deepEqual(picture(f.repo), before);
-      assert.equal((await readJournal(f.common))!.step, 'rolled-back');
+      assert.equal((await readJournal(f.common, f.repo.dir))!.step, 'rolled-back');
       // The snapshot refs stay, so the pre-apply state is recoverable from git too.
       assert.match(f.repo.git('for-each-ref', 'refs/lanes/apply/'), /\/worktree$/m);
     });

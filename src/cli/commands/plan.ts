@@ -1,3 +1,4 @@
+import { LanesError } from '../../core/errors';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isPresetName, PRESET_NAMES, PresetName, PRESETS } from '../../core/agents/presets';
@@ -25,7 +26,8 @@ export async function requireRepo(io: Io): Promise<string> {
 }
 
 /** A failure of the work (exit 1) with a message for the user. */
-export class CliFailure extends Error {
+export class CliFailure extends LanesError {
+  readonly reason = 'failed' as const;
   constructor(message: string) {
     super(message);
     this.name = 'CliFailure';

@@ -1,16 +1,8 @@
 import { promises as fs } from 'node:fs';
-import { commonDir } from '../../core/git/git';
-import { ApplyRefused, applyToCheckout, ApplyResult, undoApply, UndoRefused } from '../../core/reconcile/apply';
-import { MergeQueue, QueueResult } from '../../core/reconcile/queue';
-import { discardLane } from '../../core/run/clean';
-import { conflictRadar } from '../../core/reconcile/radar';
-import { runReport } from '../../core/reconcile/report';
-import { Orchestrator } from '../../core/run/orchestrator';
-import { listRuns, readState, runPaths, StateError } from '../../core/run/state';
-import { validatePlanText } from '../../core/plan/validate';
+import { PreconditionError } from '../../core/errors';
+import { ApplyRefused, ApplyResult } from '../../core/reconcile/apply';
 import { UsageError } from '../args';
-import { Command, EXIT_FAILED, EXIT_OK, JSON_OPTION, printJson, style } from '../context';
-import { CliFailure, requireRepo } from './plan';
+import { Command, EXIT_FAILED, EXIT_OK, JSON_OPTION, openSession, printJson, style } from '../context';
 
 export const reconcileCommand: Command = {
   name: 'reconcile',
@@ -33,19 +25,9 @@ export const reconcileCommand: Command = {
   examples: ['lanes reconcile', 'lanes reconcile --lanes impl,tests', 'lanes reconcile --apply', 'lanes reconcile --json > reconcile.json'],
   async run(args, io) {
     if (args.positionals.length > 1) throw new UsageError('reconcile takes at most one run id');
-    const root = await requireRepo(io);
-    const common = await commonDir(root);
-    const runId = args.positionals[0] ?? (await listRuns(common))[0];
-    if (!runId) throw new CliFailure('there is no run to reconcile; start one with "lanes run"');
-    let state;
-    try {
-      state = await readState(common, runId);
-    } catch (e) {
-      if (e instanceof StateError) throw new CliFailure(e.message);
-      throw e;
-    }
-    const plan = validatePlanText(state.planText).plan;
-    if (!plan) throw new CliFailure(`run ${runId}: its recorded plan no longer validates`);
+    const session = await openSession(io, args.options.apply ? 'reconcile --apply' : 'reconcile');
+    const state = await session.requireRun(args.positionals[0]);
+    const runId = state.runId;
     const wanted = args.options.lanes as string[] | undefined;
     const unknown = (wanted ?? []).filter((id) => !state.lanes.some((l) => l.id === id));
     if (unknown.length) throw new UsageError(`unknown lane(s) ${unknown.join(', ')} in run ${runId}`);
@@ -53,46 +35,20 @@ export const reconcileCommand: Command = {
     const s = style(io);
     const progress = (m: string) => !json && io.err(s.dim(`${m}\n`));
 
-    const lanesWithWork = state.lanes.filter((l) => l.head && l.base && (!wanted || wanted.includes(l.id)));
-    const radar = await conflictRadar(root, lanesWithWork.map((l) => ({ id: l.id, base: l.base!, head: l.head! })), { details: true });
+    const radar = await session.radar(runId, { lanes: wanted, details: true });
     progress(`radar: ${radar.checked} pairs, ${radar.merged} trial-merged, ${radar.pairs.filter((p) => p.kind === 'conflict').length} conflicting`);
-
-    const queue = new MergeQueue({
-      repo: root,
-      commonDir: common,
-      state,
-      plan,
-      lanes: wanted,
-      signal: io.signal,
-      onProgress: progress,
-      sendBack: args.options['no-send-back']
-        ? undefined
-        : async (lane, feedback) => {
-            const o = await Orchestrator.prepare({ cwd: root, resume: runId, lanes: [lane], feedback: { [lane]: feedback }, env: io.env });
-            const after = await o.run();
-            return after.lanes.find((l) => l.id === lane)!;
-          },
-    });
-    let result: QueueResult;
-    try {
-      result = await queue.run();
-    } catch (e) {
-      throw new CliFailure(`the merge queue stopped: ${(e as Error).message}`);
-    }
-    const finalState = await readState(common, runId);
-    const report = runReport(finalState, plan.goal, radar, result);
-    await fs.writeFile(runPaths(common, runId).report, report);
+    const result = await session.mergeQueue(runId, { lanes: wanted, sendBack: !args.options['no-send-back'], signal: io.signal, onProgress: progress });
+    const reportFile = session.store.paths(runId).report;
+    const report = await fs.readFile(reportFile, 'utf8');
     let applied: ApplyResult | undefined;
-    let refused: ApplyRefused | undefined;
+    let refused: { reason: string; message: string; files: string[] } | undefined;
     if (args.options.apply) {
-      if (!result.merged.length) refused = new ApplyRefused('nothing was integrated, so there is nothing to apply', 'nothingToApply', []);
-      else {
-        try {
-          applied = await applyToCheckout({ repo: root, commonDir: common, base: state.baseCommit, target: result.head, runId, conflictMarkers: Boolean(args.options['conflict-markers']) });
-        } catch (e) {
-          if (e instanceof ApplyRefused) refused = e;
-          else throw e;
-        }
+      try {
+        applied = await session.apply(runId, { kind: 'integration' }, { conflictMarkers: Boolean(args.options['conflict-markers']) });
+      } catch (e) {
+        if (e instanceof ApplyRefused) refused = { reason: e.reason, message: e.message, files: e.files };
+        else if (e instanceof PreconditionError) refused = { reason: 'nothingToApply', message: e.message, files: [] };
+        else throw e;
       }
     }
     if (json) {
@@ -100,13 +56,13 @@ export const reconcileCommand: Command = {
         runId,
         radar: { checked: radar.checked, trialMerged: radar.merged, pairs: radar.pairs },
         queue: result,
-        report: runPaths(common, runId).report,
+        report: reportFile,
         apply: applied ? { id: applied.id, mode: applied.mode, applied: applied.applied, deleted: applied.deleted, conflicted: applied.conflicted } : undefined,
-        applyRefused: refused ? { reason: refused.reason, message: refused.message, files: refused.files } : undefined,
+        applyRefused: refused,
       });
     } else {
       io.out(report + '\n');
-      io.out(s.dim(`report written to ${runPaths(common, runId).report}\n`));
+      io.out(s.dim(`report written to ${reportFile}\n`));
       if (result.passed) io.out(`${s.green('✓')} integrated ${result.merged.join(', ')} on ${result.branch}\n`);
       if (applied) {
         io.out(`${s.green('✓')} applied to your checkout (${applied.mode}): ${applied.applied.length} file(s) written, ${applied.deleted.length} deleted${applied.conflicted.length ? `, conflict markers in ${applied.conflicted.join(', ')}` : ''}; the changes are staged. Undo with "lanes undo".\n`);
@@ -125,16 +81,11 @@ export const undoCommand: Command = {
   options: [{ name: 'force', short: 'f', type: 'flag', description: 'undo files edited since the apply too (saved first)' }, JSON_OPTION],
   examples: ['lanes undo'],
   async run(args, io) {
-    const root = await requireRepo(io);
-    try {
-      const r = await undoApply(root, await commonDir(root), { force: Boolean(args.options.force) });
-      if (args.options.json) printJson(io, r);
-      else io.out(`${style(io).green('✓')} undid apply ${r.id}: ${r.restored.length} file(s) restored (your state before the undo is saved at ${r.saved})\n`);
-      return EXIT_OK;
-    } catch (e) {
-      if (e instanceof UndoRefused) throw new CliFailure(e.message);
-      throw e;
-    }
+    const session = await openSession(io, 'undo');
+    const r = await session.undo({ force: Boolean(args.options.force) });
+    if (args.options.json) printJson(io, r);
+    else io.out(`${style(io).green('✓')} undid apply ${r.id}: ${r.restored.length} file(s) restored (your state before the undo is saved at ${r.saved})\n`);
+    return EXIT_OK;
   },
 };
 
@@ -146,17 +97,11 @@ export const discardCommand: Command = {
   examples: ['lanes discard docs'],
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('discard takes one lane id');
-    const root = await requireRepo(io);
-    const common = await commonDir(root);
-    const runId = (args.options.run as string | undefined) ?? (await listRuns(common))[0];
-    if (!runId) throw new CliFailure('there is no run');
-    try {
-      const a = await discardLane({ repo: root, commonDir: common, runId, lane: args.positionals[0]! });
-      if (args.options.json) printJson(io, a);
-      else io.out(`discarded ${a.runId}/${a.lane}${a.snapshot ? `; saved to ${a.snapshot}` : ''}\n`);
-      return EXIT_OK;
-    } catch (e) {
-      throw new CliFailure((e as Error).message);
-    }
+    const session = await openSession(io, 'discard');
+    const state = await session.requireRun(args.options.run as string | undefined);
+    const a = await session.discard(state.runId, args.positionals[0]!);
+    if (args.options.json) printJson(io, a);
+    else io.out(`discarded ${a.runId}/${a.lane}${a.snapshot ? `; saved to ${a.snapshot}` : ''}\n`);
+    return EXIT_OK;
   },
 };

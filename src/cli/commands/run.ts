@@ -2,15 +2,15 @@ import { mkdtempSync, realpathSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createSampleRepo } from '../../core/demo/sample';
-import { commonDir, gitOut } from '../../core/git/git';
-import { watchRadar } from '../../core/reconcile/radar';
-import { cleanRuns } from '../../core/run/clean';
-import { Orchestrator, RunError, speedup } from '../../core/run/orchestrator';
-import { inspectAll, inspectRun, listSnapshots, RunTruth } from '../../core/run/inspect';
-import { FINAL_STATUSES, LaneState, LaneStatus, listRuns, readState, runPaths, RunState, StateError } from '../../core/run/state';
+import { gitOut } from '../../core/git/git';
+import { Orchestrator, speedup } from '../../core/run/orchestrator';
+import type { RunTruth } from '../../core/run/inspect';
+import { FINAL_STATUSES, LaneState, LaneStatus, RunState, StateError } from '../../core/run/state';
+import type { LanesSession } from '../../core/session/session';
+import { describeOwner } from '../../core/util/ownerLock';
 import { intOption, ParsedArgs, UsageError } from '../args';
-import { Command, EXIT_FAILED, EXIT_OK, Io, JSON_OPTION, PLAN_OPTION, printJson, style } from '../context';
-import { CliFailure, requireRepo } from './plan';
+import { Command, EXIT_FAILED, EXIT_OK, Io, JSON_OPTION, openSession, PLAN_OPTION, printJson, style } from '../context';
+import { CliFailure } from './plan';
 
 const ICON: Record<LaneStatus, string> = {
   queued: '·',
@@ -110,7 +110,7 @@ function summary(io: Io, state: RunState): string {
 }
 
 /** Drive an orchestrator with a live table (TTY) or plain lines, then print the summary. */
-export async function driveRun(io: Io, o: Orchestrator, json: boolean, radarFindings: string[] = []): Promise<RunState> {
+export async function driveRun(io: Io, session: LanesSession, o: Orchestrator, json: boolean, radarFindings: string[] = []): Promise<RunState> {
   const s = style(io);
   const onAbort = () => o.cancel();
   io.signal?.addEventListener('abort', onAbort, { once: true });
@@ -139,7 +139,7 @@ export async function driveRun(io: Io, o: Orchestrator, json: boolean, radarFind
     }
   });
   // The conflict radar runs while lanes work: collisions are reported as soon as they appear.
-  const radar = watchRadar(o.state.repoRoot, o, (p) => {
+  const radar = session.watchRadar(o, (p) => {
     const msg = p.kind === 'conflict' ? `radar: lanes ${p.a} and ${p.b} conflict in ${p.files.join(', ')}` : `radar: lanes ${p.a} and ${p.b} both change ${p.files.join(', ')} (merges cleanly)`;
     radarFindings.push(msg);
     if (json) return;
@@ -165,26 +165,19 @@ export async function driveRun(io: Io, o: Orchestrator, json: boolean, radarFind
 
 async function runOrResume(args: ParsedArgs, io: Io, cwd: string, extra: { worktreeRoot?: string } = {}): Promise<number> {
   const json = Boolean(args.options.json);
-  let o: Orchestrator;
-  try {
-    o = await Orchestrator.prepare({
-      cwd,
-      planFile: args.options.plan as string | undefined,
-      maxParallel: intOption(args.options['max-parallel'], 'max-parallel'),
-      lanes: args.options.lane as string[] | undefined,
-      worktreeRoot: (args.options['worktree-root'] as string | undefined) ?? extra.worktreeRoot,
-      resume: args.options.resume ? (args.positionals[0] ?? 'latest') : undefined,
-      env: io.env,
-    });
-  } catch (e) {
-    if (e instanceof RunError || e instanceof StateError) throw new CliFailure(e.message);
-    throw e;
-  }
-  const state = await driveRun(io, o, json);
+  const session = await openSession({ ...io, cwd }, args.options.resume ? 'run --resume' : 'run');
+  const o = await session.run({
+    planFile: args.options.plan as string | undefined,
+    maxParallel: intOption(args.options['max-parallel'], 'max-parallel'),
+    lanes: args.options.lane as string[] | undefined,
+    worktreeRoot: (args.options['worktree-root'] as string | undefined) ?? extra.worktreeRoot,
+    resume: args.options.resume ? (args.positionals[0] ?? 'latest') : undefined,
+  });
+  const state = await driveRun(io, session, o, json);
   if (json) printJson(io, runJson(state));
   else {
     io.out(summary(io, state));
-    io.out(style(io).dim(`  state, logs and briefs: ${runPaths(o.commonDir, state.runId).dir}\n`));
+    io.out(style(io).dim(`  state, logs and briefs: ${session.runDir(state.runId)}\n`));
   }
   return state.lanes.every((l) => l.status === 'passed') ? EXIT_OK : EXIT_FAILED;
 }
@@ -220,12 +213,13 @@ export const statusCommand: Command = {
   options: [{ name: 'all', short: 'a', type: 'flag', description: 'list every run' }, JSON_OPTION],
   examples: ['lanes status', 'lanes status --all', 'lanes status 20261124-101500-ab12 --json'],
   async run(args, io) {
-    const root = await requireRepo(io);
-    const common = await commonDir(root);
+    const session = await openSession(io, 'status');
     const s = style(io);
-    const snapshots = await listSnapshots(root);
+    const snapshots = await session.snapshots();
+    const applying = await session.applyInProgress();
+    if (applying && !args.options.json) io.err(s.yellow(`! an apply into this checkout is under way (${describeOwner({ ...applying.owner, acquiredAt: applying.startedAt, token: '' })}); it is left alone\n`));
     if (args.options.all) {
-      const all = await inspectAll(common);
+      const all = await session.inspectAll();
       if (args.options.json) {
         printJson(io, { runs: all.runs.map((t) => runJson(t.state, t)), unreadable: all.unreadable, snapshots });
         return EXIT_OK;
@@ -237,8 +231,7 @@ export const statusCommand: Command = {
       }
       for (const u of all.unreadable) io.err(s.red(`${u.runId}  unreadable: ${u.error}\n`));
     } else {
-      const runs = await listRuns(common);
-      const id = args.positionals[0] ?? runs[0];
+      const id = args.positionals[0] ?? (await session.latestRunId());
       if (!id) {
         if (args.options.json) printJson(io, { run: null, snapshots });
         else io.out('no runs yet; start one with "lanes run"\n');
@@ -246,7 +239,7 @@ export const statusCommand: Command = {
       }
       let t: RunTruth;
       try {
-        t = await inspectRun(common, id);
+        t = await session.inspect(id);
       } catch (e) {
         if (e instanceof StateError) throw new CliFailure(`${e.message}${e.reason === 'corrupt' ? ' (left in place; "lanes run --resume" will set it aside)' : ''}`);
         throw e;
@@ -296,8 +289,8 @@ export const cleanCommand: Command = {
   ],
   examples: ['lanes clean', 'lanes clean --force', 'lanes clean --run 20261124-101500-ab12'],
   async run(args, io) {
-    const root = await requireRepo(io);
-    const actions = await cleanRuns({ repo: root, commonDir: await commonDir(root), force: Boolean(args.options.force), runIds: args.options.run as string[] | undefined });
+    const session = await openSession(io, 'clean');
+    const actions = await session.clean({ force: Boolean(args.options.force), runIds: args.options.run as string[] | undefined });
     if (args.options.json) {
       printJson(io, { actions });
       return EXIT_OK;
@@ -332,9 +325,8 @@ export const demoCommand: Command = {
     }
     const code = await runOrResume({ positionals: [], options: { json } }, io, repo, { worktreeRoot: path.join(base, 'worktrees') });
     if (!json) {
-      const common = await commonDir(repo);
-      const runId = (await listRuns(common))[0]!;
-      const state = await readState(common, runId);
+      const session = await openSession({ ...io, cwd: repo }, 'demo');
+      const state = await session.requireRun();
       io.out(`\n${s.bold('What each lane did')} (git diff --stat base..head):\n`);
       for (const l of state.lanes) {
         if (!l.head || !l.base) continue;

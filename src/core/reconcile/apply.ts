@@ -18,7 +18,9 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LanesError } from '../errors';
+import { createHash } from 'node:crypto';
+import { BusyError, LanesError, storageError } from '../errors';
+import { ownerAlive, ownerFor } from '../util/ownerLock';
 import { git, gitOut } from '../git/git';
 import { trialMerge } from '../git/merge';
 import { writeFileAtomic } from '../util/fsx';
@@ -44,6 +46,10 @@ export interface ApplyJournal {
   /** Every path the apply may change (and undo restores). */
   paths: string[];
   endedAt?: string;
+  /** The checkout the apply writes (linked worktrees share the common dir, not their files). */
+  checkout: string;
+  /** The process applying: recovery only ever rolls back an apply whose owner is gone. */
+  owner: { pid: number; startTime?: string; argv: string[]; command: string; hostname: string };
 }
 
 export class ApplyRefused extends LanesError {
@@ -72,6 +78,8 @@ export interface ApplyOptions {
   /** Paths open with unsaved changes in an editor: refused like dirty files. */
   unsavedPaths?: string[];
   identity?: NodeJS.ProcessEnv;
+  /** What the journal says is applying ("lanes reconcile --apply", "VS Code: Apply"). */
+  command?: string;
   /** Test hook: throw right after this journal step is recorded (crash injection). */
   crashAfter?: ApplyStep | 'deleted';
 }
@@ -87,27 +95,47 @@ export interface ApplyResult {
 
 const ID = { GIT_AUTHOR_NAME: 'Agent Lanes', GIT_AUTHOR_EMAIL: 'lanes@agent-lanes.invalid', GIT_COMMITTER_NAME: 'Agent Lanes', GIT_COMMITTER_EMAIL: 'lanes@agent-lanes.invalid' };
 
-function applyDir(commonDir: string): string {
-  return path.join(commonDir, 'lanes', 'apply');
+/** Each checkout has its own journal folder (keyed by its path) under the common dir. */
+function applyDir(commonDir: string, checkout: string): string {
+  const key = createHash('sha256').update(path.resolve(checkout)).digest('hex').slice(0, 16);
+  return path.join(commonDir, 'lanes', 'apply', key);
 }
-function journalFile(commonDir: string): string {
-  return path.join(applyDir(commonDir), 'journal.json');
+function journalFile(commonDir: string, checkout: string): string {
+  return path.join(applyDir(commonDir, checkout), 'journal.json');
 }
 
 async function writeJournal(commonDir: string, j: ApplyJournal): Promise<void> {
-  await fs.mkdir(applyDir(commonDir), { recursive: true });
-  await writeFileAtomic(journalFile(commonDir), JSON.stringify(j, null, 2) + '\n');
-  // Keep every journal too, so older applies can be inspected.
-  await writeFileAtomic(path.join(applyDir(commonDir), `${j.id}.json`), JSON.stringify(j, null, 2) + '\n');
+  const dir = applyDir(commonDir, j.checkout);
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    await writeFileAtomic(journalFile(commonDir, j.checkout), JSON.stringify(j, null, 2) + '\n');
+    // Keep every journal too, so older applies can be inspected.
+    await writeFileAtomic(path.join(dir, `${j.id}.json`), JSON.stringify(j, null, 2) + '\n');
+  } catch (e) {
+    throw storageError(e, journalFile(commonDir, j.checkout), "the apply's journal");
+  }
 }
 
-export async function readJournal(commonDir: string): Promise<ApplyJournal | undefined> {
+/** The last apply into this checkout. */
+export async function readJournal(commonDir: string, checkout: string): Promise<ApplyJournal | undefined> {
   try {
-    return JSON.parse(await fs.readFile(journalFile(commonDir), 'utf8')) as ApplyJournal;
+    const j = JSON.parse(await fs.readFile(journalFile(commonDir, checkout), 'utf8')) as ApplyJournal;
+    return path.resolve(j.checkout) === path.resolve(checkout) ? j : undefined;
   } catch {
     return undefined;
   }
 }
+
+/** Applies under way in this process, by journal id: their owner is alive and still applying. */
+const applying = new Set<string>();
+
+/** Whether an unfinished journal's apply is still going on (its owner alive and applying). */
+function stillApplying(j: ApplyJournal): boolean {
+  if (j.owner.pid === process.pid) return applying.has(j.id);
+  return ownerAlive({ ...j.owner, startTime: j.owner.startTime });
+}
+
+export type Recovery = 'none' | 'rolled-back' | 'in-progress';
 
 /** The user's working state and index as two commits, without touching the checkout. */
 export async function snapshotCheckout(repo: string, message: string): Promise<{ head: string; snapshot: string; indexSnapshot: string }> {
@@ -189,15 +217,28 @@ export async function selectionTarget(repo: string, base: string, integrated: st
   }
 }
 
-/** Roll back or finish an apply that a crash interrupted. Call before any other lanes work. */
-export async function recoverApply(repo: string, commonDir: string): Promise<'none' | 'rolled-back'> {
-  const j = await readJournal(commonDir);
+/**
+ * Roll back an apply into this checkout that a crash interrupted. Only an apply whose owner is
+ * gone, and only in the checkout it was writing; a live apply is left alone ('in-progress').
+ * The checkout's state as found is saved first (refs/lanes/apply/<id>/before-recovery).
+ */
+export async function recoverApply(repo: string, commonDir: string): Promise<Recovery> {
+  const j = await readJournal(commonDir, repo);
   if (!j || j.step === 'done' || j.step === 'rolled-back' || j.step === 'undone') return 'none';
+  if (stillApplying(j)) return 'in-progress';
+  const now = await snapshotCheckout(repo, `lanes: snapshot before rolling back the interrupted apply ${j.id}`);
+  await git(['update-ref', `${APPLY_REF_PREFIX}${j.id}/before-recovery`, now.snapshot], { cwd: repo, lockRetries: 6 });
   await restorePaths(repo, j);
   j.step = 'rolled-back';
   j.endedAt = new Date().toISOString();
   await writeJournal(commonDir, j);
   return 'rolled-back';
+}
+
+/** An apply into this checkout that is under way right now, if any (for status). */
+export async function applyInProgress(repo: string, commonDir: string): Promise<ApplyJournal | undefined> {
+  const j = await readJournal(commonDir, repo);
+  return j && (j.step === 'snapshotted' || j.step === 'writing') && stillApplying(j) ? j : undefined;
 }
 
 /** Put `j.paths` back exactly as the snapshot has them (working tree and index). */
@@ -240,7 +281,9 @@ async function restorePaths(repo: string, j: ApplyJournal): Promise<void> {
 }
 
 export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
-  await recoverApply(o.repo, o.commonDir);
+  if ((await recoverApply(o.repo, o.commonDir)) === 'in-progress') {
+    throw new BusyError('another apply into this checkout is under way; wait for it to finish');
+  }
   const lanePaths = await changedPaths(o.repo, o.base, o.target, o.paths);
   if (!lanePaths.length) throw new ApplyRefused('nothing to apply: the lanes changed nothing here', 'nothingToApply', []);
   const id = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${Math.floor(Math.random() * 0xffff).toString(16).padStart(4, '0')}`;
@@ -276,18 +319,50 @@ export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
   // Three-way: base is found by git (the run's base when HEAD descends from it); ours is the
   // user's working state; theirs the lanes' result.
   const clean = snap.head === o.base && userChanged.size === 0;
-  const merge = await trialMerge(o.repo, snap.snapshot, o.target);
-  if (!merge.clean && !o.conflictMarkers) {
+  const trial = await trialMerge(o.repo, snap.snapshot, o.target);
+  // Only the paths this apply writes matter: a conflict elsewhere (work of a lane this selection
+  // builds on, say) is not brought in, so it refuses nothing.
+  const merge = { tree: trial.tree, conflicts: trial.conflicts.filter((p) => lanePaths.includes(p)) };
+  if (merge.conflicts.length && !o.conflictMarkers) {
     throw new ApplyRefused(`the lanes' work conflicts with your checkout in ${merge.conflicts.join(', ')}`, 'conflict', merge.conflicts);
   }
-  const paths = [...new Set(lanePaths.concat(merge.conflicts))].filter((p) => !o.paths || o.paths.includes(p) || merge.conflicts.includes(p));
-  const journal: ApplyJournal = { version: 1, id, runId: o.runId, step: 'snapshotted', startedAt: new Date().toISOString(), ...snap, tree: merge.tree, paths };
+  const paths = lanePaths;
+  const owner = { ...ownerFor(o.command ?? 'apply') };
+  const journal: ApplyJournal = { version: 1, id, runId: o.runId, step: 'snapshotted', startedAt: new Date().toISOString(), ...snap, tree: merge.tree, paths, checkout: o.repo, owner };
+  applying.add(id);
+  try {
+    return await writeInto(o, journal, merge.tree, merge.conflicts, clean);
+  } catch (e) {
+    if (e instanceof InjectedCrash) throw e; // a crash: nothing of this process runs on
+    // A failure half-way (disk full, a lock): put back what was written, then say what failed.
+    if (journal.step === 'writing') {
+      try {
+        await restorePaths(o.repo, journal);
+        journal.step = 'rolled-back';
+        journal.endedAt = new Date().toISOString();
+        await writeJournal(o.commonDir, journal);
+      } catch {
+        /* left to recovery: the journal still says "writing" */
+      }
+    }
+    throw e;
+  } finally {
+    applying.delete(id);
+  }
+}
+
+/** Test hook: a crash at a chosen step (the apply stops as if its process died). */
+class InjectedCrash extends Error {}
+
+async function writeInto(o: ApplyOptions, journal: ApplyJournal, tree: string, conflicts: string[], clean: boolean): Promise<ApplyResult> {
+  const { id, paths } = journal;
+  const merge = { tree, conflicts };
   await writeJournal(o.commonDir, journal);
-  if (o.crashAfter === 'snapshotted') throw new Error('injected crash after snapshotted');
+  if (o.crashAfter === 'snapshotted') throw new InjectedCrash('injected crash after snapshotted');
 
   journal.step = 'writing';
   await writeJournal(o.commonDir, journal);
-  if (o.crashAfter === 'writing') throw new Error('injected crash after writing started');
+  if (o.crashAfter === 'writing') throw new InjectedCrash('injected crash after writing started');
   const deleted: string[] = [];
   const written: string[] = [];
   for (const p of paths) ((await treeHas(o.repo, merge.tree, p)) ? written : deleted).push(p);
@@ -298,7 +373,7 @@ export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
     let dir = path.dirname(p);
     while (dir !== '.' && dir !== '' && (await fs.rmdir(path.join(o.repo, dir)).then(() => true, () => false))) dir = path.dirname(dir);
   }
-  if (o.crashAfter === 'deleted') throw new Error('injected crash after deletions');
+  if (o.crashAfter === 'deleted') throw new InjectedCrash('injected crash after deletions');
   if (written.length) {
     for (const p of written) {
       // A folder that must become a file: only when everything in it was a lane deletion.
@@ -329,8 +404,8 @@ export class UndoRefused extends LanesError {
  * apply are refused unless `force` (and even then the current state is snapshotted first).
  */
 export async function undoApply(repo: string, commonDir: string, opts: { force?: boolean } = {}): Promise<{ id: string; restored: string[]; saved?: string }> {
-  await recoverApply(repo, commonDir);
-  const j = await readJournal(commonDir);
+  if ((await recoverApply(repo, commonDir)) === 'in-progress') throw new BusyError('an apply into this checkout is under way; wait for it to finish');
+  const j = await readJournal(commonDir, repo);
   if (!j || j.step !== 'done') throw new UndoRefused('there is no apply to undo', []);
   const now = await snapshotCheckout(repo, `lanes: snapshot before undo of ${j.id}`);
   const editedSince = j.tree ? (await changedPaths(repo, j.tree, now.snapshot, j.paths)).filter((p) => j.paths.includes(p)) : [];

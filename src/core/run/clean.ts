@@ -15,7 +15,9 @@ import { branchHead, dirtyPaths, listWorktrees, unlockWorktree } from '../git/wo
 import { mutexFor } from '../util/mutex';
 import { stopRecorded } from '../util/processInfo';
 import { inspectState } from './inspect';
-import { listRuns, readState, RunState, SNAPSHOT_REF_PREFIX, writeState } from './state';
+import { BusyError } from '../errors';
+import { listRuns, RunState, SNAPSHOT_REF_PREFIX } from './state';
+import { RunLease, RunStore } from './store';
 
 export interface CleanAction {
   runId: string;
@@ -64,19 +66,44 @@ export async function cleanRuns(o: CleanOptions): Promise<CleanAction[]> {
   const actions: CleanAction[] = [];
   const ids = o.runIds?.length ? o.runIds : await listRuns(o.commonDir);
   const worktrees = await listWorktrees(o.repo);
+  const store = new RunStore(o.commonDir);
   for (const runId of ids) {
+    // Cleaning a run makes this process its one writer: a run that is active (or being resumed,
+    // or cleaned by another process) is left alone, and nothing can resume it meanwhile.
+    let lease: RunLease;
+    try {
+      lease = await store.claim(runId, 'clean');
+    } catch (e) {
+      if (e instanceof BusyError) {
+        const by = e.owner ? ` (${e.owner.command}, pid ${e.owner.pid})` : '';
+        actions.push({ runId, action: 'skipped', detail: `the run is still active${by}; it is left as it is` });
+        continue;
+      }
+      throw e;
+    }
+    try {
+      await cleanRun(o, runId, lease, worktrees, actions);
+    } finally {
+      await lease.release();
+    }
+  }
+  return actions;
+}
+
+async function cleanRun(o: CleanOptions, runId: string, lease: RunLease, worktrees: Awaited<ReturnType<typeof listWorktrees>>, actions: CleanAction[]): Promise<void> {
+  {
     let state: RunState;
     try {
-      state = await readState(o.commonDir, runId);
+      state = await lease.store.read(runId);
     } catch (e) {
       actions.push({ runId, action: 'skipped', detail: (e as Error).message });
-      continue;
+      return;
     }
-    if (state.cleaned) continue;
+    if (state.cleaned) return;
     const truth = inspectState(state);
     if (truth.orchestrator === 'alive') {
       actions.push({ runId, action: 'skipped', detail: `the run is still active (pid ${state.orchestrator!.pid}); stop it first` });
-      continue;
+      return;
     }
     let allGone = true;
     for (const l of state.lanes) {
@@ -143,9 +170,8 @@ export async function cleanRuns(o: CleanOptions): Promise<CleanAction[]> {
       // Only an empty folder is removed: never a recursive delete of anything a lane may own.
       await fs.rmdir(path.join(state.worktreeRoot, runId)).catch(() => undefined);
     }
-    await writeState(o.commonDir, state);
+    await lease.save(state);
   }
-  return actions;
 }
 
 /**
@@ -153,7 +179,16 @@ export async function cleanRuns(o: CleanOptions): Promise<CleanAction[]> {
  * are first saved to snapshot refs, then its worktree and branch are removed.
  */
 export async function discardLane(o: { repo: string; commonDir: string; runId: string; lane: string }): Promise<CleanAction> {
-  const state = await readState(o.commonDir, o.runId);
+  const lease = await new RunStore(o.commonDir).claim(o.runId, `discard ${o.lane}`);
+  try {
+    return await discardWithLease(o, lease);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function discardWithLease(o: { repo: string; commonDir: string; runId: string; lane: string }, lease: RunLease): Promise<CleanAction> {
+  const state = await lease.store.read(o.runId);
   const l = state.lanes.find((x) => x.id === o.lane);
   if (!l) throw new Error(`run ${o.runId} has no lane "${o.lane}"`);
   if (inspectState(state).orchestrator === 'alive' && !['passed', 'failed', 'timed-out', 'cancelled', 'skipped'].includes(l.status)) {
@@ -182,6 +217,6 @@ export async function discardLane(o: { repo: string; commonDir: string; runId: s
   l.warnings.push(`discarded; saved to ${saved.join(', ') || '(nothing to save)'}`);
   l.status = l.status === 'passed' ? 'cancelled' : l.status;
   l.reason = 'discarded by the user';
-  await writeState(o.commonDir, state);
+  await lease.save(state);
   return { runId: o.runId, lane: l.id, action: 'removed', detail: `discarded ${l.branch}`, snapshot: saved.join(', ') || undefined };
 }

@@ -13,6 +13,16 @@ import { listRuns, newRunId, readState, runPaths, RunPaths, RunState, writeState
 import { writeFileAtomic } from '../util/fsx';
 import type { QueueResult } from '../reconcile/queue';
 
+/** The merge queue's result, with what it was computed from (to tell when it is stale). */
+export interface QueueRecord {
+  result: QueueResult;
+  /** Lanes the queue was asked to take (undefined: every passed lane). */
+  lanes?: string[];
+  /** Every lane's head when the queue finished. */
+  laneHeads: Record<string, string>;
+  at: string;
+}
+
 export class RunStore {
   constructor(readonly commonDir: string) {}
 
@@ -90,19 +100,20 @@ export class RunStore {
   }
 
   /** The merge queue's last result for a run (survives the panel closing, and the process). */
-  async readQueue(runId: string): Promise<QueueResult | undefined> {
+  async readQueue(runId: string): Promise<QueueRecord | undefined> {
     try {
-      return JSON.parse(await fs.readFile(this.paths(runId).queue, 'utf8')) as QueueResult;
+      const r = JSON.parse(await fs.readFile(this.paths(runId).queue, 'utf8')) as QueueRecord;
+      return r && r.result && r.laneHeads ? r : undefined;
     } catch {
       return undefined;
     }
   }
 
   /** Written only by the merge queue, which runs as a blocking repository operation. */
-  async writeQueue(runId: string, result: QueueResult): Promise<void> {
+  async writeQueue(runId: string, record: QueueRecord): Promise<void> {
     const file = this.paths(runId).queue;
     try {
-      await writeFileAtomic(file, JSON.stringify(result, null, 2) + '\n');
+      await writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n');
     } catch (e) {
       throw storageError(e, file, "the merge queue's result");
     }

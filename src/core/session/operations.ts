@@ -1,0 +1,85 @@
+/**
+ * One queue of operations per repository, after the built-in git extension's Repository.run.
+ * Every operation is read-only or blocking. Blocking ones never overlap: not two clicks in one
+ * panel, not the CLI and the extension, not two windows. Across processes the owner is a lock
+ * file under the git common dir that names it (pid, process start time, command); a second
+ * process waits for it (saying who it waits for) or refuses with that name.
+ *
+ * An operation may call another (the merge queue sends a lane back, which starts a run): a
+ * blocking operation nested in one this queue already runs goes straight through.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import * as path from 'node:path';
+import { acquireLock, LockOwner } from '../util/ownerLock';
+
+export type OperationKind = 'readOnly' | 'blocking';
+
+export interface Operation {
+  /** For people: what the lock says the owner is doing ("merge queue", "apply"). */
+  name: string;
+  kind: OperationKind;
+  /** Wait for a blocking operation of another process (default) or refuse at once. */
+  wait?: boolean;
+  signal?: AbortSignal;
+  /** Called once when this operation has to wait, with whom it waits for. */
+  onWait?: (owner: LockOwner) => void;
+}
+
+interface Held {
+  ops: RepoOperations;
+  active: boolean;
+}
+
+const context = new AsyncLocalStorage<Held>();
+const byRepo = new Map<string, RepoOperations>();
+
+export class RepoOperations {
+  /** The names of blocking operations under way in this process, outermost first. */
+  readonly running: string[] = [];
+
+  private constructor(
+    readonly commonDir: string,
+    /** Who this process is, in lock files: "lanes reconcile --apply", "VS Code". */
+    private readonly face: string,
+  ) {}
+
+  /** The queue of a repository (one per git common dir in this process). */
+  static for(commonDir: string, face: string): RepoOperations {
+    let q = byRepo.get(commonDir);
+    if (!q) byRepo.set(commonDir, (q = new RepoOperations(commonDir, face)));
+    return q;
+  }
+
+  get lockFile(): string {
+    return path.join(this.commonDir, 'lanes', 'locks', 'repository.lock');
+  }
+
+  async run<T>(op: Operation, fn: () => Promise<T>): Promise<T> {
+    if (op.kind === 'readOnly') return fn();
+    const outer = context.getStore();
+    if (outer?.ops === this && outer.active) {
+      this.running.push(op.name);
+      try {
+        return await fn();
+      } finally {
+        this.running.pop();
+      }
+    }
+    const lock = await acquireLock(this.lockFile, `${this.face}: ${op.name}`, {
+      wait: op.wait ?? true,
+      signal: op.signal,
+      onWait: op.onWait,
+      what: 'the repository',
+    });
+    const held: Held = { ops: this, active: true };
+    this.running.push(op.name);
+    try {
+      return await context.run(held, fn);
+    } finally {
+      // Work started inside (a run's lanes) may outlive the operation: it no longer holds the lock.
+      held.active = false;
+      this.running.pop();
+      await lock.release();
+    }
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * The application layer: every operation after planning, for every face. The CLI and the VS Code
+ * extension only collect input and render what these return; nothing here knows which face
+ * called it. Each operation goes through the repository's operation queue as read-only or
+ * blocking, and run state goes through the run store (one writer per run).
+ *
+ *   start / resume / cancel a run   planRun → (the face approves) → startRun
+ *   watch the radar                 radar, watchRadar
+ *   merge queue, send back          mergeQueue, sendBack
+ *   select and apply                target, apply (the base always derived from the lane)
+ *   undo, discard, clean, report    undo, discard, clean, report
+ */
+import * as path from 'node:path';
+import { PreconditionError } from '../errors';
+import { commonDir as gitCommonDir, gitOut } from '../git/git';
+import { validatePlanText } from '../plan/validate';
+import type { Plan } from '../plan/schema';
+import { applyInProgress, ApplyJournal, ApplyResult, applyToCheckout, readJournal, recoverApply, Recovery, selectionTarget, undoApply } from '../reconcile/apply';
+import { MergeQueue, QueueResult } from '../reconcile/queue';
+import { conflictRadar, PairResult, RadarResult, watchRadar } from '../reconcile/radar';
+import { runReport } from '../reconcile/report';
+import { CleanAction, cleanRuns, discardLane } from '../run/clean';
+import { listSnapshots, RunListing, RunTruth, SnapshotRef } from '../run/inspect';
+import { EngineOptions, Orchestrator, RunRequest } from '../run/orchestrator';
+import type { LaneState, RunState } from '../run/state';
+import { QueueRecord, RunStore } from '../run/store';
+import type { LockOwner } from '../util/ownerLock';
+import { Operation, RepoOperations } from './operations';
+
+/** What a face chooses to bring into the checkout. The base is never the face's to compute. */
+export type Selection =
+  | { kind: 'integration' }
+  | { kind: 'files'; lane: string; paths: string[] }
+  | { kind: 'hunks'; lane: string; path: string; hunks: number[] };
+
+export interface SessionOptions {
+  /** Any folder inside the repository. */
+  cwd: string;
+  /** Who this process is in lock files and journals: "lanes", "VS Code". */
+  face: string;
+  /** Engine options every run of this session starts with (settings of the face). */
+  runDefaults?: () => Partial<EngineOptions>;
+  /**
+   * Asked before any run starts (also a lane the merge queue sends back). Resolve false to
+   * decline: nothing has been written at that point, and nothing is.
+   */
+  approve?: (req: RunRequest) => Promise<boolean>;
+  /** Every run this session starts, as it starts (faces attach views and terminals). */
+  onRunStarted?: (o: Orchestrator) => void;
+  /** Called when an operation has to wait for another process. */
+  onWait?: (what: string, owner: LockOwner) => void;
+}
+
+export interface QueueOptions {
+  lanes?: string[];
+  /** Re-run a breaking lane with the evidence (default true). */
+  sendBack?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (message: string) => void;
+}
+
+export interface ApplyOptions {
+  conflictMarkers?: boolean;
+  /** Files open with unsaved changes (refused like dirty files). */
+  unsavedPaths?: string[];
+  /** Only these paths of the selection. */
+  paths?: string[];
+  signal?: AbortSignal;
+}
+
+export class NotApproved extends PreconditionError {
+  constructor() {
+    super('not started: the commands were not approved', 'other');
+    this.name = 'NotApproved';
+  }
+}
+
+export class LanesSession {
+  readonly store: RunStore;
+  readonly ops: RepoOperations;
+
+  private constructor(
+    readonly root: string,
+    readonly commonDir: string,
+    private readonly o: SessionOptions,
+  ) {
+    this.store = new RunStore(commonDir);
+    this.ops = RepoOperations.for(commonDir, o.face);
+  }
+
+  static async open(o: SessionOptions): Promise<LanesSession> {
+    let root: string;
+    try {
+      root = await gitOut(['rev-parse', '--show-toplevel'], { cwd: o.cwd, readOnly: true });
+    } catch {
+      throw new PreconditionError(`${o.cwd} is not inside a git repository; run this in one (or "git init" first)`, 'notARepository');
+    }
+    return new LanesSession(root, await gitCommonDir(root), o);
+  }
+
+  /** A session over a repository already found (the extension finds it without running git). */
+  static of(root: string, commonDir: string, o: Omit<SessionOptions, 'cwd'>): LanesSession {
+    return new LanesSession(root, commonDir, { ...o, cwd: root });
+  }
+
+  private blocking<T>(name: string, fn: () => Promise<T>, extra: Partial<Operation> = {}): Promise<T> {
+    return this.ops.run({ name, kind: 'blocking', onWait: (owner) => this.o.onWait?.(name, owner), ...extra }, fn);
+  }
+
+  // ——— runs ———
+
+  /** Read and check everything a run needs; writes nothing. */
+  planRun(opts: Partial<EngineOptions> = {}): Promise<RunRequest> {
+    return Orchestrator.plan({ ...this.o.runDefaults?.(), ...opts, cwd: this.root });
+  }
+
+  /**
+   * Approve, then start: the first side effects. Declined, nothing is left behind. The run
+   * continues after this resolves; await `o.run()` for its end.
+   */
+  async startRun(req: RunRequest): Promise<Orchestrator> {
+    if (this.o.approve && !(await this.o.approve(req))) throw new NotApproved();
+    const o = await this.blocking(req.resume ? `resume run ${req.resume.runId}` : 'start a run', () => Orchestrator.start({ ...req, opts: { command: `${this.o.face}: run`, ...req.opts } }), { wait: true });
+    this.o.onRunStarted?.(o);
+    return o;
+  }
+
+  /** Plan and start in one call (the CLI's `lanes run`). */
+  async run(opts: Partial<EngineOptions> = {}): Promise<Orchestrator> {
+    return this.startRun(await this.planRun(opts));
+  }
+
+  // ——— reading ———
+
+  latestRunId(): Promise<string | undefined> {
+    return this.store.latest();
+  }
+
+  async requireRun(runId?: string): Promise<RunState> {
+    const id = runId ?? (await this.store.latest());
+    if (!id) throw new PreconditionError('there is no run yet; start one with "lanes run" (or Run Plan in VS Code)', 'noRun');
+    if (!(await this.store.list()).includes(id)) throw new PreconditionError(`no run "${id}" in this repository`, 'noRun');
+    return this.store.read(id);
+  }
+
+  inspect(runId: string): Promise<RunTruth> {
+    return this.store.inspect(runId);
+  }
+
+  inspectAll(): Promise<RunListing> {
+    return this.store.inspectAll();
+  }
+
+  snapshots(): Promise<SnapshotRef[]> {
+    return listSnapshots(this.root);
+  }
+
+  /** An apply into this checkout that another process is writing right now. */
+  applyInProgress(): Promise<ApplyJournal | undefined> {
+    return applyInProgress(this.root, this.commonDir);
+  }
+
+  lastApply(): Promise<ApplyJournal | undefined> {
+    return readJournal(this.commonDir, this.root);
+  }
+
+  queueResult(runId: string): Promise<QueueRecord | undefined> {
+    return this.store.readQueue(runId);
+  }
+
+  /**
+   * Roll back an apply into this checkout that a crash interrupted: only when its owner is dead
+   * (a live apply is never touched), and never while another blocking operation runs.
+   */
+  async recover(): Promise<Recovery> {
+    if (!(await readJournal(this.commonDir, this.root))) return 'none';
+    try {
+      return await this.blocking('recover an interrupted apply', () => recoverApply(this.root, this.commonDir), { wait: false });
+    } catch (e) {
+      if ((e as { reason?: string }).reason === 'busy') return 'in-progress';
+      throw e;
+    }
+  }
+
+  // ——— radar ———
+
+  /** Every pair of the run's lanes with work, trial-merged (read-only). */
+  async radar(runId: string, opts: { lanes?: string[]; details?: boolean; signal?: AbortSignal } = {}): Promise<RadarResult> {
+    const state = await this.store.read(runId);
+    return this.radarOf(state, opts);
+  }
+
+  radarOf(state: RunState, opts: { lanes?: string[]; details?: boolean; signal?: AbortSignal } = {}): Promise<RadarResult> {
+    const lanes = state.lanes.filter((l) => l.head && l.base && (!opts.lanes || opts.lanes.includes(l.id)));
+    return this.ops.run({ name: 'radar', kind: 'readOnly' }, () =>
+      conflictRadar(
+        this.root,
+        lanes.map((l) => ({ id: l.id, base: l.base!, head: l.head! })),
+        { details: opts.details, signal: opts.signal },
+      ),
+    );
+  }
+
+  /** The radar while lanes work: collisions as they appear. */
+  watchRadar(o: Orchestrator, onFinding: (p: PairResult) => void): { stop(): void; idle(): Promise<void> } {
+    return watchRadar(this.root, o, onFinding);
+  }
+
+  // ——— merge queue and send-back ———
+
+  private planOf(state: RunState): Plan {
+    const plan = validatePlanText(state.planText).plan;
+    if (!plan) throw new PreconditionError(`run ${state.runId}: its recorded plan no longer validates`, 'invalidPlan');
+    return plan;
+  }
+
+  /**
+   * The gated merge queue onto the run's integration branch, sending a breaking lane back with
+   * the evidence (unless `sendBack: false`). Its result is kept with the run, and the report
+   * is written.
+   */
+  mergeQueue(runId: string, q: QueueOptions = {}): Promise<QueueResult> {
+    return this.blocking(
+      `merge queue of run ${runId}`,
+      async () => {
+        const state = await this.store.read(runId);
+        const plan = this.planOf(state);
+        const unknown = (q.lanes ?? []).filter((id) => !state.lanes.some((l) => l.id === id));
+        if (unknown.length) throw new PreconditionError(`run ${runId} has no lane${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`, 'unknownLane');
+        const queue = new MergeQueue({
+          repo: this.root,
+          commonDir: this.commonDir,
+          state,
+          plan,
+          lanes: q.lanes,
+          signal: q.signal,
+          onProgress: q.onProgress,
+          sendBack: q.sendBack === false ? undefined : (lane, feedback) => this.sendBack(runId, lane, feedback),
+        });
+        const result = await queue.run();
+        const after = await this.store.read(runId);
+        await this.store.writeQueue(runId, {
+          result,
+          lanes: q.lanes,
+          laneHeads: Object.fromEntries(after.lanes.filter((l) => l.head).map((l) => [l.id, l.head!])),
+          at: new Date().toISOString(),
+        });
+        await this.writeReport(after);
+        return result;
+      },
+      { signal: q.signal },
+    );
+  }
+
+  /** Run one lane again with feedback in its brief (a person's, or the merge queue's evidence). */
+  sendBack(runId: string, lane: string, feedback: string): Promise<LaneState> {
+    return this.blocking(`send ${lane} back`, async () => {
+      const o = await this.startRun(await this.planRun({ resume: runId, lanes: [lane], feedback: { [lane]: feedback } }));
+      const after = await o.run();
+      return after.lanes.find((l) => l.id === lane)!;
+    });
+  }
+
+  // ——— select, apply, undo ———
+
+  /**
+   * What a selection brings in: the commit to apply and the base it is measured from. For a
+   * lane's files or hunks the base is that lane's own base (never the run's: a lane built on
+   * another would bring the other's work along).
+   */
+  async target(runId: string, sel: Selection): Promise<{ base: string; target: string }> {
+    const state = await this.store.read(runId);
+    if (sel.kind === 'integration') {
+      const rec = await this.store.readQueue(runId);
+      if (!rec || !rec.result.merged.length) throw new PreconditionError('nothing is integrated yet; run the merge queue first', 'noWork');
+      const moved = rec.result.merged.filter((id) => state.lanes.find((l) => l.id === id)?.head !== rec.laneHeads[id]);
+      if (moved.length) throw new PreconditionError(`lanes ${moved.join(', ')} changed since the merge queue ran; run the merge queue again`, 'noWork');
+      return { base: state.baseCommit, target: rec.result.head };
+    }
+    const l = state.lanes.find((x) => x.id === sel.lane);
+    if (!l) throw new PreconditionError(`run ${runId} has no lane "${sel.lane}"`, 'unknownLane');
+    if (!l.base || !l.head || l.base === l.head) throw new PreconditionError(`lane ${sel.lane} has no work to apply`, 'noWork');
+    const select = sel.kind === 'files' ? { files: sel.paths } : { hunks: { [sel.path]: sel.hunks } };
+    return { base: l.base, target: await selectionTarget(this.root, l.base, l.head, select) };
+  }
+
+  /** Bring a selection into the checkout: snapshot first, nothing of the user's lost, staged, HEAD kept. */
+  apply(runId: string, sel: Selection, a: ApplyOptions = {}): Promise<ApplyResult> {
+    return this.blocking(
+      'apply',
+      async () => {
+        const t = await this.target(runId, sel);
+        return applyToCheckout({
+          repo: this.root,
+          commonDir: this.commonDir,
+          base: t.base,
+          target: t.target,
+          runId,
+          paths: a.paths,
+          conflictMarkers: a.conflictMarkers,
+          unsavedPaths: a.unsavedPaths,
+          command: `${this.o.face}: apply`,
+        });
+      },
+      { signal: a.signal },
+    );
+  }
+
+  undo(opts: { force?: boolean } = {}): Promise<{ id: string; restored: string[]; saved?: string }> {
+    return this.blocking('undo', () => undoApply(this.root, this.commonDir, opts));
+  }
+
+  // ——— discard, clean, report ———
+
+  discard(runId: string, lane: string): Promise<CleanAction> {
+    return this.blocking(`discard ${lane}`, async () => {
+      const state = await this.store.read(runId);
+      if (!state.lanes.some((l) => l.id === lane)) throw new PreconditionError(`run ${runId} has no lane "${lane}"`, 'unknownLane');
+      return discardLane({ repo: this.root, commonDir: this.commonDir, runId, lane });
+    });
+  }
+
+  clean(opts: { force?: boolean; runIds?: string[] } = {}): Promise<CleanAction[]> {
+    return this.blocking('clean', () => cleanRuns({ repo: this.root, commonDir: this.commonDir, ...opts }));
+  }
+
+  /**
+   * The run report from what is recorded: the run's state, a fresh radar and the merge queue's
+   * kept result. Written to the run's folder; the same text in every face.
+   */
+  async report(runId: string): Promise<{ text: string; file: string }> {
+    return this.writeReport(await this.store.read(runId));
+  }
+
+  private async writeReport(state: RunState): Promise<{ text: string; file: string }> {
+    const plan = validatePlanText(state.planText).plan;
+    const radar = await this.radarOf(state, { details: true });
+    const rec = await this.store.readQueue(state.runId);
+    const text = runReport(state, plan?.goal ?? '', radar, rec?.result);
+    return { text, file: await this.store.writeReport(state.runId, text) };
+  }
+
+  /** Where a run's files are (state, logs, briefs, memory, report). */
+  runDir(runId: string): string {
+    return path.dirname(this.store.paths(runId).state);
+  }
+}
