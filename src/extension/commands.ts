@@ -11,9 +11,8 @@ import { writePlan } from '../core/plan/load';
 import { planFromTemplate, TEMPLATES } from '../core/plan/templates';
 import { PlannerError, runPlanner } from '../core/planner/planner';
 import { changedFiles } from '../core/reconcile/diff';
-import { conflictRadar } from '../core/reconcile/radar';
-import { runReport } from '../core/reconcile/report';
-import { cleanRuns } from '../core/run/clean';
+import { describeError } from '../core/errors';
+import { GitError } from '../core/git/git';
 import { runPaths } from '../core/run/state';
 import { laneUri } from './content';
 import type { PlanDiagnostics } from './diagnostics';
@@ -49,8 +48,11 @@ function register(deps: Deps, id: CommandId, handler: (...args: never[]) => unkn
           void vscode.window.showWarningMessage(e.message, 'Manage Workspace Trust').then((pick) => pick && vscode.commands.executeCommand('workbench.trust.manage'));
           return undefined;
         }
-        deps.log.error(`${id}: ${(e as Error).stack ?? String(e)}`);
-        void vscode.window.showErrorMessage(`Agent Lanes: ${(e as Error).message}`, 'Open Log').then((pick) => pick && deps.log.show());
+        // One error model: a line a person can act on; the whole text (argv, stack) in the log.
+        const d = describeError(e);
+        deps.log.error(`${id}: ${d.logText}${e instanceof GitError ? `\n${e.detail}` : ''}`);
+        const show = d.expected ? vscode.window.showWarningMessage : vscode.window.showErrorMessage;
+        void show(`Agent Lanes: ${d.message}`, 'Open Log').then((pick) => pick && deps.log.show());
         return undefined;
       }
     }),
@@ -66,16 +68,31 @@ async function laneFrom(deps: Deps, arg: LaneArg, placeholder: string): Promise<
     const folder = deps.model.pick(typeof arg.folder === 'string' ? vscode.Uri.file(arg.folder) : undefined);
     return folder ? { folder, lane: arg.lane } : undefined;
   }
-  const folder = await folderFrom(deps, arg instanceof vscode.Uri ? arg : undefined);
+  const folder = await folderFrom(deps, arg);
   const lanes = folder?.run?.lanes.map((l) => l.id) ?? folder?.plan?.plan?.lanes.map((l) => l.id) ?? [];
   if (!folder || !lanes.length) return undefined;
   const lane = await vscode.window.showQuickPick(lanes, { placeHolder: placeholder });
   return lane ? { folder, lane } : undefined;
 }
 
-async function folderFrom(deps: Deps, uri?: vscode.Uri): Promise<FolderModel | undefined> {
+/**
+ * A command's folder argument as VS Code passes it: a URI (explorer, API), a tree node (a view
+ * title button while a row is selected passes that row), or nothing.
+ */
+function folderArg(deps: Deps, arg: unknown): FolderModel | undefined {
+  if (arg instanceof vscode.Uri) return deps.model.pick(arg);
+  if (arg && typeof arg === 'object' && 'folder' in arg) {
+    const f = (arg as { folder: unknown }).folder;
+    if (f && typeof f === 'object' && 'root' in f && 'session' in f) return deps.model.all().find((m) => m === f);
+    if (typeof f === 'string') return deps.model.all().find((m) => m.root === f);
+  }
+  return undefined;
+}
+
+async function folderFrom(deps: Deps, arg?: unknown): Promise<FolderModel | undefined> {
   await deps.model.ready;
-  if (uri) return deps.model.pick(uri);
+  const given = folderArg(deps, arg);
+  if (given) return given;
   const all = deps.model.all();
   if (all.length <= 1) return all[0];
   const pick = await vscode.window.showQuickPick(
@@ -258,32 +275,23 @@ export function registerCommands(deps: Deps): void {
       void vscode.window.showInformationMessage('There is no run yet.');
       return;
     }
-    const file = runPaths(folder.commonDir, run.runId).report;
-    let text: string;
-    try {
-      text = await fs.readFile(file, 'utf8'); // written by the merge queue (lanes reconcile)
-    } catch {
-      const lanes = run.lanes.filter((l) => l.head && l.base).map((l) => ({ id: l.id, base: l.base!, head: l.head! }));
-      const radar = await conflictRadar(folder.root, lanes, { details: true });
-      text = runReport(run, folder.live?.plan.goal ?? folder.plan?.plan?.goal ?? '', radar);
-      await fs.writeFile(file, text);
-    }
+    // The same report as the CLI's: the recorded run, a fresh radar and the queue's kept result.
+    const { file } = await folder.session.report(run.runId);
     await vscode.commands.executeCommand('markdown.showPreview', vscode.Uri.file(file));
   });
 
   register(deps, 'agentLanes.cleanUp', async (uri?: vscode.Uri) => {
     const folder = await folderFrom(deps, uri);
     if (!folder) return undefined;
-    const actions = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Agent Lanes: cleaning up finished runs…' }, () =>
-      cleanRuns({ repo: folder.root, commonDir: folder.commonDir }),
-    );
+    const actions = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Agent Lanes: cleaning up finished runs…' }, () => folder.session.clean());
     const kept = actions.filter((a) => a.action === 'kept');
     const removed = actions.filter((a) => a.action === 'removed');
     for (const a of actions) deps.log.info(`clean ${a.runId}${a.lane ? `/${a.lane}` : ''}: ${a.action}: ${a.detail}`);
     const msg = `Agent Lanes: removed ${removed.length}, kept ${kept.length} (unmerged or uncommitted work is never deleted).`;
     if (kept.length) {
       const pick = await vscode.window.showWarningMessage(msg, { detail: kept.map((k) => `${k.lane}: ${k.detail}`).join('\n') }, 'Force (save to snapshot refs first)');
-      if (pick) await cleanRuns({ repo: folder.root, commonDir: folder.commonDir, force: true });
+      if (pick) await folder.session.clean({ force: true });
+
     } else void vscode.window.showInformationMessage(msg);
     await folder.reloadRun();
     return actions;

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { gitEnv, gitOut } from '../core/git/git';
 import { run as runProcess } from '../core/util/proc';
-import { ApplyRefused, applyToCheckout, selectionTarget } from '../core/reconcile/apply';
+import { ApplyRefused } from '../core/reconcile/apply';
+
 import { Hunk, hunks } from '../core/reconcile/diff';
 import { isMergeable } from '../shared/panelState';
 import { laneUri } from './content';
@@ -140,10 +141,9 @@ export class LaneEditorIntegration implements vscode.CodeLensProvider, vscode.Di
     const folder = this.model.all().find((f) => f.root === ref.folder);
     const l = folder?.run?.lanes.find((x) => x.id === ref.lane);
     if (!folder || !l?.base || !l.head) return false;
-    const target = await selectionTarget(folder.root, l.base, l.head, { hunks: { [ref.path]: [ref.index] } });
     const unsaved = vscode.workspace.textDocuments.filter((d) => d.isDirty && d.uri.fsPath === path.join(folder.root, ref.path)).map(() => ref.path);
     try {
-      await applyToCheckout({ repo: folder.root, commonDir: folder.commonDir, base: l.base, target, runId: folder.run!.runId, unsavedPaths: unsaved });
+      await folder.session.apply(folder.run!.runId, { kind: 'hunks', lane: l.id, path: ref.path, hunks: [ref.index] }, { unsavedPaths: unsaved });
       this.log.info(`accepted hunk ${ref.index} of ${ref.path} from ${ref.lane}`);
       this.cache.clear();
       this.lensEmitter.fire();

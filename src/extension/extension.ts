@@ -10,7 +10,7 @@ import { LANE_SCHEME, LaneContentProvider } from './content';
 import { PlanDiagnostics } from './diagnostics';
 import { LaneEditorIntegration } from './editors';
 import { createLog, Log } from './log';
-import { recoverApply } from '../core/reconcile/apply';
+import { describeError } from '../core/errors';
 import { PANEL_VIEW_TYPE, ReconcilePanel } from './panel';
 import { FolderModel, WorkspaceModel } from './model';
 import { RunController } from './runs';
@@ -39,9 +39,10 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi {
   context.subscriptions.push({ dispose: disposeLog });
   const model = new WorkspaceModel();
   const diagnostics = new PlanDiagnostics();
-  let tasks: LaneTaskProvider;
-  const runs = new RunController(context, model, log, (folder, lane) => void tasks.show(folder, lane));
-  tasks = new LaneTaskProvider(model, runs);
+  const shown: { tasks?: LaneTaskProvider } = {};
+  const runs = new RunController(context, model, log, (folder, lane) => void shown.tasks?.show(folder, lane));
+  const tasks = (shown.tasks = new LaneTaskProvider(model, runs));
+
   const tree = new PlanTreeProvider(model);
   const view = vscode.window.createTreeView('agentLanes.plan', { treeDataProvider: tree, showCollapseAll: true });
   context.subscriptions.push(
@@ -95,12 +96,13 @@ async function offerRecovery(folder: FolderModel, log: Log): Promise<void> {
   // An apply into the checkout that a crash cut off is rolled back from its journal first.
   if (vscode.workspace.isTrusted) {
     try {
-      if ((await recoverApply(folder.root, folder.commonDir)) === 'rolled-back') {
+      if ((await folder.session.recover()) === 'rolled-back') {
         log.warn(`an interrupted apply in ${folder.root} was rolled back`);
         void vscode.window.showWarningMessage(`Agent Lanes: an apply into ${folder.name} was interrupted; it has been rolled back (your state is also saved under refs/lanes/apply/).`);
       }
     } catch (e) {
-      log.error(`could not recover an interrupted apply: ${(e as Error).message}`);
+      log.error(`could not recover an interrupted apply: ${describeError(e).logText}`);
+
     }
   }
   const t = folder.truth;

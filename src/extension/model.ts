@@ -9,8 +9,11 @@ import * as vscode from 'vscode';
 import { discoverRepo } from '../core/git/discover';
 import { loadPlan, LoadedPlan, PlanFileError } from '../core/plan/load';
 import { DEFAULT_PLAN_PATH } from '../core/plan/schema';
-import { conflictRadar, PairResult } from '../core/reconcile/radar';
-import { Orchestrator, RunEvent } from '../core/run/orchestrator';
+import type { PairResult } from '../core/reconcile/radar';
+import type { EngineOptions, Orchestrator, RunEvent, RunRequest } from '../core/run/orchestrator';
+import { LanesSession } from '../core/session/session';
+import { latestOnly } from '../core/util/latest';
+import type { LockOwner } from '../core/util/ownerLock';
 import { inspectState, RunTruth } from '../core/run/inspect';
 import { listRuns, readState, RunState, runPaths } from '../core/run/state';
 
@@ -20,7 +23,17 @@ export interface ModelChange {
   lanes?: string[];
 }
 
+/** What the faces above the model plug into every folder's session. */
+export interface SessionHooks {
+  runDefaults(folder: FolderModel): Partial<EngineOptions>;
+  approve(folder: FolderModel, req: RunRequest): Promise<boolean>;
+  onRunStarted(folder: FolderModel, o: Orchestrator): void;
+  onWait(folder: FolderModel, what: string, owner: LockOwner): void;
+}
+
 export class FolderModel implements vscode.Disposable {
+  /** The application layer for this repository: every operation goes through it. */
+  readonly session: LanesSession;
   plan?: LoadedPlan;
   planError?: string;
   run?: RunState;
@@ -38,16 +51,33 @@ export class FolderModel implements vscode.Disposable {
     readonly root: string,
     readonly commonDir: string,
     emitter: vscode.EventEmitter<ModelChange>,
+    hooks: () => SessionHooks | undefined,
   ) {
     this.emitter = emitter;
+    this.session = LanesSession.of(root, commonDir, {
+      face: 'VS Code',
+      runDefaults: () => hooks()?.runDefaults(this) ?? {},
+      approve: async (req) => (await hooks()?.approve(this, req)) ?? false,
+      onRunStarted: (o) => hooks()?.onRunStarted(this, o),
+      onWait: (what, owner) => hooks()?.onWait(this, what, owner),
+    });
+    this.updateRadar = latestOnly(
+      () => this.computeRadar(),
+      (pairs) => {
+        if (!pairs) return;
+        const before = JSON.stringify(this.radar);
+        this.radar = pairs;
+        if (JSON.stringify(this.radar) !== before) this.fire();
+      },
+    );
   }
 
-  static async create(folder: vscode.WorkspaceFolder, emitter: vscode.EventEmitter<ModelChange>): Promise<FolderModel | undefined> {
+  static async create(folder: vscode.WorkspaceFolder, emitter: vscode.EventEmitter<ModelChange>, hooks: () => SessionHooks | undefined): Promise<FolderModel | undefined> {
     if (folder.uri.scheme !== 'file') return undefined;
     // Found without running git: nothing runs in an untrusted folder, not even git.
     const found = await discoverRepo(folder.uri.fsPath);
     if (!found) return undefined; // not a git repository
-    const m = new FolderModel(folder, found.root, found.commonDir, emitter);
+    const m = new FolderModel(folder, found.root, found.commonDir, emitter, hooks);
     const planWatcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(found.root), DEFAULT_PLAN_PATH));
     m.disposables.push(
       planWatcher,
@@ -129,24 +159,34 @@ export class FolderModel implements vscode.Disposable {
       if (e.type === 'run-finished') {
         off();
         this.live = undefined;
-        void this.reloadRun().then(() => this.updateRadar());
+        this.reloadRun().then(
+          () => this.updateRadar(),
+          () => undefined,
+        );
       }
     });
     this.fire();
   }
 
-  async updateRadar(): Promise<void> {
+  /** Stop following a run that ended without its final event (it failed outright). */
+  detach(o: Orchestrator): void {
+    if (this.live !== o) return;
+    this.live = undefined;
+    this.reloadRun().catch(() => undefined);
+  }
+
+  /** Recompute the radar: one at a time, and only the latest result is shown. */
+
+  readonly updateRadar: () => Promise<void>;
+
+  private async computeRadar(): Promise<PairResult[] | undefined> {
     const run = this.run;
-    if (!run || !vscode.workspace.isTrusted) return;
-    const lanes = run.lanes.filter((l) => l.head && l.base && l.head !== l.base).map((l) => ({ id: l.id, base: l.base!, head: l.head! }));
-    if (lanes.length < 2) return;
+    if (!run || !vscode.workspace.isTrusted) return undefined;
+    if (run.lanes.filter((l) => l.head && l.base && l.head !== l.base).length < 2) return [];
     try {
-      const r = await conflictRadar(this.root, lanes);
-      const before = JSON.stringify(this.radar);
-      this.radar = r.pairs;
-      if (JSON.stringify(this.radar) !== before) this.fire();
+      return (await this.session.radarOf(run)).pairs;
     } catch {
-      /* lanes may have been cleaned meanwhile */
+      return undefined; // lanes may have been cleaned meanwhile
     }
   }
 
@@ -168,6 +208,8 @@ export class WorkspaceModel implements vscode.Disposable {
   readonly folders = new Map<string, FolderModel>();
   private readonly subs: vscode.Disposable[] = [];
   readonly ready: Promise<void>;
+  /** Set once by activation: how sessions reach settings, approval and views. */
+  hooks?: SessionHooks;
 
   constructor() {
     this.ready = this.sync();
@@ -183,7 +225,7 @@ export class WorkspaceModel implements vscode.Disposable {
       }
     }
     const fresh = (vscode.workspace.workspaceFolders ?? []).filter((f) => !this.folders.has(f.uri.toString()));
-    const models = await Promise.all(fresh.map((f) => FolderModel.create(f, this.emitter)));
+    const models = await Promise.all(fresh.map((f) => FolderModel.create(f, this.emitter, () => this.hooks)));
     fresh.forEach((f, i) => models[i] && this.folders.set(f.uri.toString(), models[i]!));
     this.emitter.fire({ folder: undefined as unknown as FolderModel });
   }

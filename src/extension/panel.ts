@@ -8,13 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ApplyRefused, applyToCheckout, readJournal, selectionTarget, undoApply, UndoRefused } from '../core/reconcile/apply';
+import { describeError } from '../core/errors';
+import { ApplyRefused } from '../core/reconcile/apply';
 import { changedFiles, FileChange } from '../core/reconcile/diff';
-import { MergeQueue } from '../core/reconcile/queue';
-import { conflictRadar, PairResult } from '../core/reconcile/radar';
-import { discardLane } from '../core/run/clean';
-import { readState, RunState } from '../core/run/state';
+import type { PairResult } from '../core/reconcile/radar';
+import type { RunState } from '../core/run/state';
+import type { Selection } from '../core/session/session';
 import { validatePlanText } from '../core/plan/validate';
+import { latestOnly } from '../core/util/latest';
 import { buildPanelState, isMergeable, queueView } from '../shared/panelState';
 import { parseToHost, PanelState, QueueView, ToHost, ToWebview } from '../shared/protocol';
 import { laneUri } from './content';
@@ -37,10 +38,14 @@ export class ReconcilePanel implements vscode.Disposable {
   private pairs: PairResult[] = [];
   private readonly excluded = new Set<string>();
   private queue?: QueueView;
-  private integrated?: string;
   private lastApply?: PanelState['lastApply'];
   private busy?: string;
   private ready = false;
+  /** Panel actions run one after another, in the order they were asked for. */
+  private actions: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+  /** Refreshes from the model: one at a time, only the latest shown. */
+  private readonly refresh: () => Promise<void>;
   /** Messages the host received and dropped as malformed (also logged). */
   dropped = 0;
 
@@ -48,15 +53,21 @@ export class ReconcilePanel implements vscode.Disposable {
     readonly panel: vscode.WebviewPanel,
     private readonly folder: FolderModel,
     private readonly deps: { extensionUri: vscode.Uri; log: Log; runs: RunController; model: WorkspaceModel },
+    runId: string,
   ) {
     panel.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(deps.extensionUri, 'media'), vscode.Uri.joinPath(deps.extensionUri, 'dist')] };
     panel.iconPath = vscode.Uri.joinPath(deps.extensionUri, 'media', 'icon.svg');
-    panel.webview.html = this.html();
+    panel.webview.html = this.html(runId);
+    this.refresh = latestOnly(
+      () => this.load(runId, false),
+      () => this.postState(),
+      (e) => this.deps.log.warn(`reconcile panel: could not refresh: ${describeError(e).message}`),
+    );
     this.subs.push(
-      panel.webview.onDidReceiveMessage((raw) => void this.receive(raw)),
+      panel.webview.onDidReceiveMessage((raw: unknown) => this.receive(raw)),
       panel.onDidDispose(() => this.dispose()),
       deps.model.onDidChange((c) => {
-        if (c.folder === folder && folder.run?.runId === this.run?.runId) void this.reload(false);
+        if (c.folder === folder && folder.run?.runId === this.run?.runId) void this.refresh();
       }),
     );
   }
@@ -66,24 +77,22 @@ export class ReconcilePanel implements vscode.Disposable {
     return ReconcilePanel.open.get(runId);
   }
 
-  static async show(folder: FolderModel, deps: ReconcilePanel['deps'], existing?: vscode.WebviewPanel): Promise<ReconcilePanel | undefined> {
-    const run = folder.run;
-    if (!run) {
+  static async show(folder: FolderModel, deps: ReconcilePanel['deps'], existing?: vscode.WebviewPanel, runId = folder.run?.runId): Promise<ReconcilePanel | undefined> {
+    if (!runId) {
       void vscode.window.showInformationMessage('Agent Lanes: there is no run to reconcile yet.');
       existing?.dispose();
       return undefined;
     }
-    const open = ReconcilePanel.open.get(run.runId);
+    const open = ReconcilePanel.open.get(runId);
     if (open && !existing) {
       open.panel.reveal();
       return open;
     }
-    const panel =
-      existing ??
-      vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Reconcile ${run.runId}`, vscode.ViewColumn.Active, { enableScripts: true, retainContextWhenHidden: false });
-    const p = new ReconcilePanel(panel, folder, deps);
-    ReconcilePanel.open.set(run.runId, p);
-    await p.reload(true);
+    const panel = existing ?? vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Reconcile ${runId}`, vscode.ViewColumn.Active, { enableScripts: true, retainContextWhenHidden: false });
+    const p = new ReconcilePanel(panel, folder, deps, runId);
+    ReconcilePanel.open.set(runId, p);
+    await p.load(runId, true);
+    p.postState();
     return p;
   }
 
@@ -103,21 +112,36 @@ export class ReconcilePanel implements vscode.Disposable {
     });
   }
 
-  private async reload(full: boolean): Promise<void> {
-    const runId = this.run?.runId ?? this.folder.run!.runId;
-    this.run = this.folder.run?.runId === runId ? this.folder.run : await readState(this.folder.commonDir, runId);
+  /**
+   * Everything the panel shows, from what is recorded: the run, each lane's files, the radar,
+   * the merge queue's kept result (so it survives closing the panel) and the last apply.
+   */
+  private async load(runId: string, full: boolean): Promise<void> {
+    const session = this.folder.session;
+    this.run = this.folder.run?.runId === runId ? this.folder.run : await session.store.read(runId);
     const lanes = this.run.lanes.filter((l) => l.head && l.base && l.head !== l.base);
     if (full || lanes.some((l) => !this.files[l.id])) {
       for (const l of lanes) this.files[l.id] = await changedFiles(this.folder.root, l.base!, l.head!).catch(() => []);
-      this.pairs = (await conflictRadar(this.folder.root, lanes.map((l) => ({ id: l.id, base: l.base!, head: l.head! })))).pairs;
+      this.pairs = (await session.radarOf(this.run)).pairs;
     }
-    const j = await readJournal(this.folder.commonDir, this.folder.root);
-    if (j && j.runId === runId && (j.step === 'done' || j.step === 'undone')) this.lastApply = { id: j.id, files: j.paths.length, undone: j.step === 'undone' };
+    if (!this.queue?.running) {
+      const rec = await session.queueResult(runId);
+      const current = rec && rec.result.merged.every((id) => this.run.lanes.find((l) => l.id === id)?.head === rec.laneHeads[id]);
+      this.queue = rec && current ? queueView(rec.result) : undefined;
+      if (rec && current && full && rec.lanes) {
+        for (const l of this.run.lanes) if (isMergeable(l) && !rec.lanes.includes(l.id)) this.excluded.add(l.id);
+      }
+    }
+    const j = await session.lastApply();
+    this.lastApply = j && j.runId === runId && (j.step === 'done' || j.step === 'undone') ? { id: j.id, files: j.paths.length, undone: j.step === 'undone' } : undefined;
+  }
+
+  private postState(): void {
     this.post({ type: 'state', state: this.state });
   }
 
   private post(m: ToWebview): void {
-    if (this.ready) void this.panel.webview.postMessage(m);
+    if (this.ready) void this.panel.webview.postMessage(m).then(undefined, () => undefined);
   }
 
   /** The last action's outcome, as shown in the panel. */
@@ -138,59 +162,78 @@ export class ReconcilePanel implements vscode.Disposable {
     }
     if (m.type === 'ready') {
       this.ready = true;
-      this.post({ type: 'state', state: this.state });
+      this.postState();
       return;
     }
     await this.handle(m);
   }
 
-  /** Run one action; its result is reported in the panel. Public so commands and tests can drive it. */
-  async handle(m: ToHost): Promise<boolean> {
-    try {
-      if (m.type !== 'openDiff' && m.type !== 'acceptLane') requireTrust();
-      switch (m.type) {
-        case 'ready':
-          return true;
-        case 'openDiff':
-          return await this.openDiff(m.lane, m.path, m.against);
-        case 'acceptLane':
-          if (m.accepted) this.excluded.delete(m.lane);
-          else this.excluded.add(m.lane);
-          this.queue = undefined;
-          this.integrated = undefined;
-          this.post({ type: 'state', state: this.state });
-          this.result('acceptLane', true, `${m.lane} ${m.accepted ? 'accepted' : 'left out'}`);
-          return true;
-        case 'rejectLane': {
-          const pick = await vscode.window.showWarningMessage(`Discard the work of lane ${m.lane}? It is saved to a snapshot ref first.`, { modal: true }, 'Discard');
-          if (!pick) return false;
-          const a = await discardLane({ repo: this.folder.root, commonDir: this.folder.commonDir, runId: this.run.runId, lane: m.lane });
-          this.excluded.add(m.lane);
-          await this.folder.reloadRun();
-          await this.reload(true);
-          this.result('rejectLane', true, `discarded ${m.lane}; saved to ${a.snapshot ?? 'nothing'}`);
-          return true;
-        }
-        case 'acceptFile':
-          return await this.applyTarget('acceptFile', async () => {
-            const l = this.run.lanes.find((x) => x.id === m.lane)!;
-            return { base: this.run.baseCommit, target: await selectionTarget(this.folder.root, l.base!, l.head!, { files: [m.path] }) };
-          });
-        case 'sendFeedback':
-          return await this.sendFeedback(m.lane, m.text);
-        case 'runQueue':
-          return await this.runQueue();
-        case 'apply':
-          if (!this.integrated && !(await this.runQueue())) return false;
-          return await this.applyTarget('apply', async () => ({ base: this.run.baseCommit, target: this.integrated! }));
-        case 'undo':
-          return await this.undo();
+  /**
+   * Run one action; its result is reported in the panel. Actions queue up in order (and the
+   * session's operation queue keeps them apart from every other face). Whatever happens, the
+   * panel ends in a final state: never stuck busy. Public so commands and tests can drive it.
+   */
+  handle(m: ToHost): Promise<boolean> {
+    this.pending++;
+    const done = this.actions.then(async () => {
+      try {
+        return await this.perform(m);
+      } catch (e) {
+        const d = describeError(e);
+        if (!d.expected) this.deps.log.error(`reconcile ${m.type}: ${d.logText}`);
+        if (this.queue?.running) this.queue = { ...this.queue, running: false, step: undefined };
+        this.result(m.type, false, d.message);
+        return false;
+      } finally {
+        this.pending--;
+        if (this.pending === 0) this.busy = undefined;
+        await this.load(this.run.runId, false).catch(() => undefined);
+        this.postState();
       }
-    } catch (e) {
-      this.result(m.type, false, (e as Error).message);
-      return false;
-    } finally {
-      this.busy = undefined;
+    });
+    this.actions = done;
+    return done;
+  }
+
+  private async perform(m: ToHost): Promise<boolean> {
+    if (m.type !== 'openDiff' && m.type !== 'acceptLane') requireTrust();
+    switch (m.type) {
+      case 'ready':
+        return true;
+      case 'openDiff':
+        return this.openDiff(m.lane, m.path, m.against);
+      case 'acceptLane':
+        if (m.accepted) this.excluded.delete(m.lane);
+        else this.excluded.add(m.lane);
+        this.queue = undefined;
+        this.result('acceptLane', true, `${m.lane} ${m.accepted ? 'accepted' : 'left out'}`);
+        return true;
+      case 'rejectLane': {
+        const pick = await vscode.window.showWarningMessage(`Discard the work of lane ${m.lane}? It is saved to a snapshot ref first.`, { modal: true }, 'Discard');
+        if (!pick) return false;
+        this.setBusy(`discarding ${m.lane}…`);
+        const a = await this.folder.session.discard(this.run.runId, m.lane);
+        this.excluded.add(m.lane);
+        await this.folder.reloadRun();
+        await this.load(this.run.runId, true);
+        this.result('rejectLane', true, `discarded ${m.lane}; saved to ${a.snapshot ?? 'nothing'}`);
+        return true;
+      }
+      case 'acceptFile':
+        return this.apply('acceptFile', { kind: 'files', lane: m.lane, paths: [m.path] });
+      case 'sendFeedback':
+        return this.sendFeedback(m.lane, m.text);
+      case 'runQueue':
+        return this.runQueue();
+      case 'apply':
+        if (!this.queue?.merged.length && !(await this.runQueue())) return false;
+        return this.apply('apply', { kind: 'integration' });
+      case 'undo': {
+        this.setBusy('undoing the last apply…');
+        const r = await this.folder.session.undo();
+        this.result('undo', true, `undid apply ${r.id}: ${r.restored.length} file(s) restored`);
+        return true;
+      }
     }
   }
 
@@ -210,11 +253,10 @@ export class ReconcilePanel implements vscode.Disposable {
 
   private setBusy(what: string): void {
     this.busy = what;
-    this.post({ type: 'state', state: this.state });
+    this.postState();
   }
 
   private async runQueue(): Promise<boolean> {
-    const plan = validatePlanText(this.run.planText).plan!;
     const lanes = this.run.lanes.filter((l) => isMergeable(l) && !this.excluded.has(l.id)).map((l) => l.id);
     if (!lanes.length) {
       this.result('runQueue', false, 'no accepted lane has work to merge');
@@ -222,40 +264,26 @@ export class ReconcilePanel implements vscode.Disposable {
     }
     this.setBusy('merge queue running…');
     this.queue = { running: true, merged: [], held: [], sentBack: [] };
-    const q = new MergeQueue({
-      repo: this.folder.root,
-      commonDir: this.folder.commonDir,
-      state: this.run,
-      plan,
-      lanes,
-      onProgress: (step) => {
-        if (this.queue) this.queue.step = step;
-        this.post({ type: 'state', state: this.state });
-      },
-      sendBack: async (lane, feedback) => this.rerun(lane, feedback),
-    });
-    const r = await q.run();
+    const r = await vscode.window.withProgress({ location: { viewId: 'agentLanes.plan' }, title: 'Merge queue' }, () =>
+      this.folder.session.mergeQueue(this.run.runId, {
+        lanes,
+        onProgress: (step) => {
+          if (this.queue?.running) this.queue.step = step;
+          this.postState();
+        },
+      }),
+    );
     this.queue = queueView(r);
-    this.integrated = r.merged.length ? r.head : undefined;
-    this.post({ type: 'state', state: this.state });
     this.result('runQueue', r.passed, r.passed ? `integrated ${r.merged.join(', ')}` : `not passed: merged ${r.merged.join(', ') || 'nothing'}; held back ${r.held.map((h) => h.lane).join(', ') || 'nothing'}`);
     return r.passed;
   }
 
-  private async rerun(lane: string, feedback: string) {
-    const o = await this.deps.runs.start(this.folder, { resume: this.run.runId, lanes: [lane], feedback: { [lane]: feedback } });
-    if (!o) throw new Error(`could not re-run ${lane}`);
-    const after = await o.run();
-    this.run = after;
-    return after.lanes.find((l) => l.id === lane)!;
-  }
-
   private async sendFeedback(lane: string, text: string): Promise<boolean> {
     this.setBusy(`re-running ${lane} with your feedback…`);
-    const after = await this.rerun(lane, `Feedback from the person reviewing the lanes:\n\n${text}`);
+    const after = await this.folder.session.sendBack(this.run.runId, lane, `Feedback from the person reviewing the lanes:\n\n${text}`);
     this.queue = undefined;
-    this.integrated = undefined;
-    await this.reload(true);
+    await this.folder.reloadRun();
+    await this.load(this.run.runId, true);
     this.result('sendFeedback', after.status === 'passed', `${lane} ran again: ${after.status}`);
     return after.status === 'passed';
   }
@@ -267,79 +295,45 @@ export class ReconcilePanel implements vscode.Disposable {
       .map((d) => path.relative(this.folder.root, d.uri.fsPath).split(path.sep).join('/'));
   }
 
-  private async applyTarget(action: string, target: () => Promise<{ base: string; target: string }>): Promise<boolean> {
+  private async apply(action: string, sel: Selection): Promise<boolean> {
     this.setBusy('applying to your checkout…');
-    const t = await target();
-    const opts = { repo: this.folder.root, commonDir: this.folder.commonDir, base: t.base, target: t.target, runId: this.run.runId, unsavedPaths: this.unsavedPaths() };
+    const session = this.folder.session;
+    const runId = this.run.runId;
     try {
-      const r = await applyToCheckout(opts);
-      this.lastApply = { id: r.id, files: r.applied.length + r.deleted.length, undone: false };
+      const r = await session.apply(runId, sel, { unsavedPaths: this.unsavedPaths() });
       this.result(action, true, `applied: ${r.applied.length} file(s) written, ${r.deleted.length} deleted (staged; undo restores your checkout exactly)`);
-      this.post({ type: 'state', state: this.state });
       return true;
     } catch (e) {
-      if (e instanceof ApplyRefused && e.reason === 'dirtyEditors') {
-        const policy = vscode.workspace.getConfiguration('agentLanes', this.folder.folder).get<string>('unsavedEditors') ?? 'ask';
-        const pick =
-          policy === 'skip'
-            ? 'Apply Without Them'
-            : await vscode.window.showWarningMessage(
-          `These files have unsaved changes and the apply would change them: ${e.files.join(', ')}`,
-          { modal: true },
-          'Save and Apply',
-          'Apply Without Them',
-        );
-        if (pick === 'Save and Apply') {
-          for (const d of vscode.workspace.textDocuments) if (d.isDirty && e.files.includes(path.relative(this.folder.root, d.uri.fsPath))) await d.save();
-          return this.applyTarget(action, async () => t);
-        }
-        if (pick === 'Apply Without Them') {
-          const all = await changedFiles(this.folder.root, t.base, t.target);
-          const paths = all.flatMap((f) => (f.oldPath ? [f.oldPath, f.path] : [f.path])).filter((p) => !e.files.includes(p));
-          try {
-            const r = await applyToCheckout({ ...opts, paths, unsavedPaths: [] });
-            this.lastApply = { id: r.id, files: r.applied.length + r.deleted.length, undone: false };
-            this.result(action, true, `applied without ${e.files.join(', ')}: ${r.applied.length} file(s) written`);
-            this.post({ type: 'state', state: this.state });
-            return true;
-          } catch (e2) {
-            this.result(action, false, (e2 as Error).message);
-            return false;
-          }
-        }
+      if (!(e instanceof ApplyRefused)) throw e;
+      if (e.reason !== 'dirtyEditors') {
         this.result(action, false, `not applied: ${e.message}`);
         return false;
       }
-      if (e instanceof ApplyRefused) {
-        this.result(action, false, `not applied: ${e.message}`);
-        return false;
+      const policy = vscode.workspace.getConfiguration('agentLanes', this.folder.folder).get<string>('unsavedEditors') ?? 'ask';
+      const pick =
+        policy === 'skip'
+          ? 'Apply Without Them'
+          : await vscode.window.showWarningMessage(`These files have unsaved changes and the apply would change them: ${e.files.join(', ')}`, { modal: true }, 'Save and Apply', 'Apply Without Them');
+      if (pick === 'Save and Apply') {
+        for (const d of vscode.workspace.textDocuments) if (d.isDirty && e.files.includes(path.relative(this.folder.root, d.uri.fsPath).split(path.sep).join('/'))) await d.save();
+        return this.apply(action, sel);
       }
-      throw e;
+      if (pick === 'Apply Without Them') {
+        const r = await session.apply(runId, sel, { exclude: e.files });
+        this.result(action, true, `applied without ${e.files.join(', ')}: ${r.applied.length} file(s) written`);
+        return true;
+      }
+      this.result(action, false, `not applied: ${e.message}`);
+      return false;
     }
   }
 
-  private async undo(): Promise<boolean> {
-    try {
-      const r = await undoApply(this.folder.root, this.folder.commonDir);
-      if (this.lastApply) this.lastApply = { ...this.lastApply, undone: true };
-      this.result('undo', true, `undid apply ${r.id}: ${r.restored.length} file(s) restored`);
-      this.post({ type: 'state', state: this.state });
-      return true;
-    } catch (e) {
-      if (e instanceof UndoRefused) {
-        this.result('undo', false, e.message);
-        return false;
-      }
-      throw e;
-    }
-  }
-
-  private html(): string {
+  private html(runId: string): string {
     const w = this.panel.webview;
     const nonce = randomBytes(16).toString('base64');
     const media = (f: string) => w.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, 'media', f));
     const dist = (f: string) => w.asWebviewUri(vscode.Uri.joinPath(this.deps.extensionUri, 'dist', f));
-    const persisted: Persisted = { folder: this.folder.root, runId: this.folder.run!.runId };
+    const persisted: Persisted = { folder: this.folder.root, runId };
     return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -373,7 +367,8 @@ export class ReconcilePanel implements vscode.Disposable {
           panel.dispose();
           return;
         }
-        await ReconcilePanel.show(folder, deps, panel);
+        const known = s?.runId && (await folder.session.store.list()).includes(s.runId) ? s.runId : undefined;
+        await ReconcilePanel.show(folder, deps, panel, known);
       },
     };
   }

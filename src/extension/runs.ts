@@ -6,7 +6,10 @@ import * as vscode from 'vscode';
 import { PRESETS, isPresetName } from '../core/agents/presets';
 import { resolveAgent } from '../core/agents/resolve';
 import { approvalKey, commandsOf } from './approval';
-import { Orchestrator, RunError, speedup } from '../core/run/orchestrator';
+import { describeError, LanesError } from '../core/errors';
+import { Orchestrator, speedup } from '../core/run/orchestrator';
+import { NotApproved } from '../core/session/session';
+import { describeOwner } from '../core/util/ownerLock';
 import type { Plan } from '../core/plan/schema';
 import type { RunState } from '../core/run/state';
 import type { Log } from './log';
@@ -68,6 +71,7 @@ export class RunController implements vscode.Disposable {
     this.status.name = 'Agent Lanes';
     this.status.command = 'agentLanes.plan.focus';
     this.subs.push(this.status, model.onDidChange(() => this.updateStatus()));
+    this.installHooks();
   }
 
   private updateStatus(): void {
@@ -106,28 +110,12 @@ export class RunController implements vscode.Disposable {
     return true;
   }
 
-  /** Start a run of the folder's plan (or of some lanes), or re-run lanes of the current run. */
-  async start(folder: FolderModel, opts: { lanes?: string[]; resume?: string; feedback?: Record<string, string> } = {}): Promise<Orchestrator | undefined> {
-    requireTrust();
-    if (folder.live) {
-      void vscode.window.showWarningMessage(`A run is already active in ${folder.name}; stop it first.`);
-      return undefined;
-    }
-    const plan = opts.resume ? undefined : folder.plan;
-    if (!opts.resume && (!plan?.ok || !plan.plan)) {
-      const open = await vscode.window.showErrorMessage('The plan has errors; fix them before running it.', 'Show Problems');
-      if (open) void vscode.commands.executeCommand('workbench.actions.view.problems');
-      return undefined;
-    }
-    const s = settings(folder.folder);
-    let o: Orchestrator;
-    try {
-      o = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Agent Lanes: preparing the run…' }, () =>
-        Orchestrator.prepare({
-          cwd: folder.root,
-          resume: opts.resume,
-          lanes: opts.lanes,
-          feedback: opts.feedback,
+  /** How every folder's session reaches settings, approval and the views (set once). */
+  private installHooks(): void {
+    this.model.hooks = {
+      runDefaults: (folder) => {
+        const s = settings(folder.folder);
+        return {
           maxParallel: s.maxParallel,
           worktreeRoot: s.worktreeRoot,
           defaultAgent: s.defaultAgent,
@@ -135,16 +123,51 @@ export class RunController implements vscode.Disposable {
           defaultTimeoutMinutes: s.defaultTimeoutMinutes,
           defaultRetries: s.defaultRetries,
           dieWithOrchestrator: true,
-        }),
-      );
+          command: 'VS Code: run',
+        };
+      },
+      approve: (folder, req) => this.approve(folder, req.plan),
+      onRunStarted: (folder, o) => this.follow(folder, o),
+      onWait: (folder, what, owner) => {
+        this.log.info(`${folder.name}: the ${what} waits for ${describeOwner(owner)}`);
+        vscode.window.setStatusBarMessage(`$(watch) Agent Lanes: waiting for ${describeOwner(owner)}…`, 5000);
+      },
+    };
+  }
+
+  /**
+   * Start a run of the folder's plan (or of some lanes), or re-run lanes of a run. Plan, then
+   * approve, then start: a declined approval writes nothing.
+   */
+  async start(folder: FolderModel, opts: { lanes?: string[]; resume?: string; feedback?: Record<string, string> } = {}): Promise<Orchestrator | undefined> {
+    requireTrust();
+    if (folder.live) {
+      void vscode.window.showWarningMessage(`A run is already active in ${folder.name}; stop it first.`);
+      return undefined;
+    }
+    if (!opts.resume && (!folder.plan?.ok || !folder.plan.plan)) {
+      const open = await vscode.window.showErrorMessage('The plan has errors; fix them before running it.', 'Show Problems');
+      if (open) void vscode.commands.executeCommand('workbench.actions.view.problems');
+      return undefined;
+    }
+    try {
+      const req = await folder.session.planRun(opts);
+      return await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Agent Lanes: starting the run…' }, () => folder.session.startRun(req));
     } catch (e) {
-      if (e instanceof RunError) {
-        void vscode.window.showErrorMessage(`Agent Lanes: ${e.message}`);
+      if (e instanceof NotApproved) {
+        this.log.info(`${folder.name}: not started (the commands were not approved)`);
+        return undefined;
+      }
+      if (e instanceof LanesError) {
+        void vscode.window.showErrorMessage(`Agent Lanes: ${describeError(e).message}`);
         return undefined;
       }
       throw e;
     }
-    if (!(await this.approve(folder, o.plan))) return undefined;
+  }
+
+  /** A run started in this window (by a command, a task or the merge queue): views, log, the end. */
+  private follow(folder: FolderModel, o: Orchestrator): void {
     this.log.info(`run ${o.runId} in ${folder.root}: ${o.state.lanes.map((l) => l.id).join(', ')}`);
     folder.attach(o);
     const shown = new Set<string>();
@@ -161,8 +184,18 @@ export class RunController implements vscode.Disposable {
       }
       if (e.type === 'warning') this.log.warn(`${e.lane ? `${e.lane}: ` : ''}${e.message}`);
     });
-    void o.run().then((state) => this.finished(folder, state));
-    return o;
+    void o.run().then(
+      (state) => this.finished(folder, state).catch((e: unknown) => this.log.error(`after run ${o.runId}: ${describeError(e).logText}`)),
+
+      (e: unknown) => {
+        // The run ended without a final state on disk (say, the disk is full): say so, and
+        // let the views and Run Plan go back to normal.
+        const d = describeError(e);
+        this.log.error(`run ${o.runId}: ${d.logText}`);
+        folder.detach(o);
+        void vscode.window.showErrorMessage(`Agent Lanes: run ${o.runId} stopped: ${d.message}`, 'Open Log').then((pick) => pick && this.log.show());
+      },
+    );
   }
 
   private async finished(folder: FolderModel, state: RunState): Promise<void> {
@@ -170,6 +203,8 @@ export class RunController implements vscode.Disposable {
     const sp = speedup(state);
     const msg = `Agent Lanes: run ${state.runId} finished: ${passed}/${state.lanes.length} lanes passed${sp ? ` (speedup ${sp.toFixed(2)}×)` : ''}.`;
     this.log.info(msg);
+    // Runs the merge queue starts (a lane sent back) end inside it: the panel reports those.
+    if (folder.session.ops.running.some((n) => n.startsWith('merge queue') || n.startsWith('send '))) return;
     const pick = await (passed === state.lanes.length ? vscode.window.showInformationMessage(msg, 'Reconcile', 'Show Report') : vscode.window.showWarningMessage(msg, 'Reconcile', 'Show Report'));
     if (pick === 'Show Report') void vscode.commands.executeCommand('agentLanes.showRunReport', folder.folder.uri);
     if (pick === 'Reconcile') void vscode.commands.executeCommand('agentLanes.openReconcilePanel', folder.folder.uri);

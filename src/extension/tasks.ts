@@ -7,7 +7,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { describeError } from '../core/errors';
 import type { Orchestrator, RunEvent } from '../core/run/orchestrator';
+
 import { FINAL_STATUSES, runPaths } from '../core/run/state';
 import type { FolderModel, WorkspaceModel } from './model';
 import { requireTrust, RunController } from './runs';
@@ -39,12 +41,19 @@ class LanePty implements vscode.Pseudoterminal {
     private readonly followRun?: string,
   ) {}
 
-  async open(): Promise<void> {
+  open(): void {
+    this.start().catch((e: unknown) => {
+      this.write(`${describeError(e).message}\n`);
+      this.finish(1);
+    });
+  }
+
+  private async start(): Promise<void> {
     try {
       requireTrust();
       let o = this.folder.live;
       if (this.followRun) {
-        if (o?.runId === this.followRun) return void this.follow(o);
+        if (o?.runId === this.followRun) return await this.follow(o);
         // The lane ended before its terminal opened: show what it did, start nothing.
         const st = this.folder.run?.lanes.find((l) => l.id === this.lane);
         await this.printLog(this.followRun);
@@ -66,9 +75,9 @@ class LanePty implements vscode.Pseudoterminal {
           return;
         }
       }
-      this.follow(o);
+      await this.follow(o);
     } catch (e) {
-      this.write(`${(e as Error).message}\n`);
+      this.write(`${describeError(e).message}\n`);
       this.finish(1);
     }
   }

@@ -16,7 +16,9 @@ import { commonDir as gitCommonDir, gitOut } from '../git/git';
 import { validatePlanText } from '../plan/validate';
 import type { Plan } from '../plan/schema';
 import { applyInProgress, ApplyJournal, ApplyResult, applyToCheckout, readJournal, recoverApply, Recovery, selectionTarget, undoApply } from '../reconcile/apply';
+import { changedFiles } from '../reconcile/diff';
 import { MergeQueue, QueueResult } from '../reconcile/queue';
+
 import { conflictRadar, PairResult, RadarResult, watchRadar } from '../reconcile/radar';
 import { runReport } from '../reconcile/report';
 import { CleanAction, cleanRuns, discardLane } from '../run/clean';
@@ -65,6 +67,8 @@ export interface ApplyOptions {
   unsavedPaths?: string[];
   /** Only these paths of the selection. */
   paths?: string[];
+  /** Every path of the selection but these (e.g. files open with unsaved changes). */
+  exclude?: string[];
   signal?: AbortSignal;
 }
 
@@ -290,13 +294,19 @@ export class LanesSession {
       'apply',
       async () => {
         const t = await this.target(runId, sel);
+        let paths = a.paths;
+        if (a.exclude?.length) {
+          const all = (await changedFiles(this.root, t.base, t.target)).flatMap((f) => (f.oldPath ? [f.oldPath, f.path] : [f.path]));
+          paths = all.filter((p) => !a.exclude!.includes(p) && (!a.paths || a.paths.includes(p)));
+          if (!paths.length) throw new PreconditionError('nothing left to apply once those files are left out', 'noWork');
+        }
         return applyToCheckout({
           repo: this.root,
           commonDir: this.commonDir,
           base: t.base,
           target: t.target,
           runId,
-          paths: a.paths,
+          paths,
           conflictMarkers: a.conflictMarkers,
           unsavedPaths: a.unsavedPaths,
           command: `${this.o.face}: apply`,
