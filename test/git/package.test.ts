@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -30,5 +31,19 @@ describe('package.json contributions', () => {
     for (const [menu, entries] of Object.entries(pkg.contributes.menus) as [string, { command: string }[]][]) {
       for (const e of entries) assert.ok(ids.has(e.command), `${menu}: ${e.command}`);
     }
+  });
+});
+
+describe('packaging', () => {
+  it('the .vsix holds only what runs: no sources, tests, node_modules or source maps', function () {
+    this.timeout(60000);
+    const vsce = path.resolve(__dirname, '../../node_modules/@vscode/vsce/vsce');
+    const listed = execFileSync(process.execPath, [vsce, 'ls', '--no-dependencies'], { cwd: path.resolve(__dirname, '../..'), encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
+    const bad = listed.filter((f) => /^(src|test|bench|node_modules|\.ci|media\/screenshots)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'));
+    assert.deepEqual(bad, []);
+    assert.ok(listed.includes('dist/extension.js'), listed.join(', '));
+    assert.ok(listed.includes('dist/plan.schema.json'));
   });
 });
