@@ -115,4 +115,51 @@ describe('reconcile panel and inline reconcile', () => {
     assert.match(text, /^<<<<<<< lane impl\nb\n=======\nclash\n>>>>>>> lane clash$/m);
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
+
+  it('never stays busy: a failed action ends in a final state with a readable message', async () => {
+    const a = await api();
+    const panel = (await a.openReconcilePanel(await folder()))!;
+    assert.strictEqual(await panel.handle({ type: 'sendFeedback', lane: 'no-such-lane', text: 'please' }), false);
+    assert.strictEqual(panel.state.busy, undefined, 'not busy');
+    assert.strictEqual(panel.state.queue?.running ?? false, false, 'no queue left spinning');
+    assert.strictEqual(panel.lastResult?.ok, false);
+    assert.match(panel.lastResult!.text, /no lane "no-such-lane"/);
+    assert.doesNotMatch(panel.lastResult!.text, /\bat .*\.js:\d+|Error:/, 'no stack trace');
+  });
+
+  it('two quick actions run one after the other, both settle, and the queue result survives closing the panel', async () => {
+    const a = await api();
+    const f = await folder();
+    let panel = (await a.openReconcilePanel(f))!;
+    await panel.handle({ type: 'acceptLane', lane: 'clash', accepted: false });
+    const [one, two] = await Promise.all([panel.handle({ type: 'runQueue' }), panel.handle({ type: 'runQueue' })]);
+    assert.deepStrictEqual([one, two], [true, true], JSON.stringify(panel.lastResult));
+    assert.strictEqual(panel.state.busy, undefined);
+    assert.deepStrictEqual(panel.state.queue!.merged, ['impl']);
+    panel.panel.dispose();
+    panel = (await a.openReconcilePanel(f))!;
+    assert.deepStrictEqual(panel.state.queue?.merged, ['impl'], 'the merge queue result came back with the panel');
+    assert.strictEqual(panel.state.lanes.find((l) => l.id === 'clash')!.accepted, false, 'and what was left out');
+  });
+
+  it("Show Run Report after a queue run in the panel shows the queue's result (the same report as the CLI's)", async () => {
+    const f = await folder();
+    await vscode.commands.executeCommand('agentLanes.showRunReport', f.folder.uri);
+    const report = fs.readFileSync(path.join(f.commonDir, 'lanes', 'runs', f.run!.runId, 'report.md'), 'utf8');
+    assert.match(report, /## Merge queue[\s\S]*Merged: impl\./);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
+  it('Run Plan from the view title while a tree row is selected takes the folder from the row (no empty error)', async () => {
+    const a = await api();
+    const f = await folder();
+    const lane = f.plan!.plan!.lanes[0]!;
+    // The old handler took the row for a folder URI and failed with an empty "Agent Lanes:" toast
+    // (the command's wrapper then returns undefined).
+    const runId = await vscode.commands.executeCommand<string | undefined>('agentLanes.runPlan', { kind: 'lane', folder: f, lane });
+    assert.ok(runId, 'a run started for the row\'s folder');
+    assert.strictEqual(f.live?.runId, runId);
+    a.runs.cancelRun(f);
+    await waitFor('the run to end', () => !f.live, 30000);
+  });
 });
