@@ -86,15 +86,20 @@ export class ReconcilePanel implements vscode.Disposable {
     const open = ReconcilePanel.open.get(runId);
     if (open && !existing) {
       open.panel.reveal();
+      await open.loaded;
       return open;
     }
     const panel = existing ?? vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Reconcile ${runId}`, vscode.ViewColumn.Active, { enableScripts: true, retainContextWhenHidden: false });
     const p = new ReconcilePanel(panel, folder, deps, runId);
+    ReconcilePanel.open.get(runId)?.panel.dispose(); // a restored panel replaces one opened meanwhile
     ReconcilePanel.open.set(runId, p);
-    await p.load(runId, true);
-    p.postState();
+    p.loaded = p.load(runId, true).then(() => p.postState());
+    await p.loaded;
     return p;
   }
+
+  /** Settles once the panel has loaded what it shows. */
+  loaded: Promise<void> = Promise.resolve();
 
   get state(): PanelState {
     const plan = validatePlanText(this.run.planText).plan;
@@ -352,7 +357,8 @@ export class ReconcilePanel implements vscode.Disposable {
   }
 
   dispose(): void {
-    ReconcilePanel.open.delete(this.run?.runId ?? '');
+    if (ReconcilePanel.open.get(this.run?.runId ?? '') === this) ReconcilePanel.open.delete(this.run?.runId ?? '');
+
     for (const s of this.subs) s.dispose();
   }
 
