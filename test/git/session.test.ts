@@ -261,3 +261,26 @@ function lanesProcessGit(): string {
 function readdir(dir: string): string[] {
   return readdirSync(dir);
 }
+
+describe('one error model in the CLI', () => {
+  it('a git failure reads as one line without the argv; the whole command goes to the log', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=a.txt:x') }, { id: 'b', agent: agent('write=b.txt:y') }]);
+    const s = await session(repo);
+    const state = await (await s.run()).run();
+    // A lane head that names no object (a damaged state or repository).
+    const file = s.store.paths(state.runId).state;
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    json.lanes[0].head = 'deadbeef'.repeat(5);
+    writeFileSync(file, JSON.stringify(json));
+    const r = lanesProcess(repo.dir, ['reconcile']);
+    assert.equal(r.code, 1);
+    const lines = r.err.trim().split('\n');
+    assert.equal(lines.length, 1, r.err);
+    assert.match(lines[0]!, /^lanes reconcile: git diff failed \(exit 128\): bad object deadbeef/);
+    assert.doesNotMatch(r.err, /--name-only|\bat .*\.ts:\d+/);
+    const log = readFileSync(path.join(s.commonDir, 'lanes', 'cli.log'), 'utf8');
+    assert.match(log, /git diff --\S+ .* deadbeef(deadbeef)+ \(exit 128\)/);
+    assert.match(log, /GitError/);
+  });
+});

@@ -2,7 +2,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { folder, waitFor } from './util';
+import { alive, api, folder, waitFor, workspaceDir } from './util';
 
 describe('recovery after a reload or crash', () => {
   it('shows the truth when the state says a lane was running but nobody runs it', async () => {
@@ -30,5 +30,26 @@ describe('recovery after a reload or crash', () => {
       fs.rmSync(dir, { recursive: true, force: true });
       await vscode.commands.executeCommand('agentLanes.refresh');
     }
+  });
+
+  it('a run that fails outright (its state cannot be written) lets Run Plan come back', async () => {
+    const a = await api();
+    const f = await folder();
+    const pids = path.join(path.dirname(workspaceDir()), 'stuck.pids');
+    fs.rmSync(pids, { force: true });
+    const o = (await a.runs.start(f, { lanes: ['stuck'] }))!;
+    assert.ok(o);
+    await waitFor('the stuck agent', () => fs.existsSync(pids), 30000);
+    const stateFile = path.join(f.commonDir, 'lanes', 'runs', o.runId, 'state.json');
+    // The disk "fills": the next state write (the lane being stopped) fails.
+    fs.rmSync(stateFile);
+    fs.mkdirSync(path.join(stateFile, 'x'), { recursive: true });
+    o.cancelLane('stuck');
+    await assert.rejects(o.run(), /could not write the run's state/);
+    await waitFor('the folder to stop following the run', () => !f.live, 30000);
+    const [agentPid] = fs.readFileSync(pids, 'utf8').split(' ').map(Number);
+    await waitFor('the stuck agent to be stopped', () => !alive(agentPid!), 15000);
+    fs.rmSync(path.join(f.commonDir, 'lanes', 'runs', o.runId), { recursive: true, force: true });
+    await vscode.commands.executeCommand('agentLanes.refresh');
   });
 });
