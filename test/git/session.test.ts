@@ -33,6 +33,24 @@ async function session(repo: TempRepo, extra: Partial<Parameters<typeof LanesSes
   return LanesSession.open({ cwd: repo.dir, face: 'test', runDefaults: () => ({ worktreeRoot: tempDir('lanes-wt-') }), ...extra });
 }
 
+/**
+ * `lanes run` as its own process with one lane whose agent hangs; `fn` runs once the agent is
+ * up. Afterwards every process of it is gone, whatever `fn` did.
+ */
+async function withHangingRun(repo: TempRepo, fn: (run: ReturnType<typeof lanesBackground>, pids: string) => Promise<void>): Promise<void> {
+  const pids = path.join(tempDir(), 'pids');
+  writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }]);
+  const run = lanesBackground(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
+  try {
+    await waitFor(() => existsSync(pids), 20000, 'the agent to start');
+    await fn(run, pids);
+  } finally {
+    run.child.kill('SIGTERM');
+    await run.exited;
+    for (const pid of existsSync(pids) ? hangPids(pids) : []) killTree(pid, 'SIGKILL');
+  }
+}
+
 function hangPids(file: string): number[] {
   return readFileSync(file, 'utf8').trim().split(' ').map(Number);
 }
@@ -86,11 +104,7 @@ describe('application layer (LanesSession)', () => {
 
   it('declining to resume an interrupted run kills nothing and changes nothing', async () => {
     const repo = newRepo();
-    const pids = path.join(tempDir(), 'pids');
-    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }]);
-    const a = lanesBackground(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
-    try {
-      await waitFor(() => existsSync(pids), 20000, 'the agent to start');
+    await withHangingRun(repo, async (a, pids) => {
       killTree(a.child.pid!, 'SIGKILL'); // the orchestrator dies; its agent (own group) lives on
       await a.exited;
       const [agentPid] = hangPids(pids);
@@ -102,9 +116,7 @@ describe('application layer (LanesSession)', () => {
       await assert.rejects(s.startRun(await s.planRun({ resume: 'latest' })), NotApproved);
       assert.ok(alive(agentPid!), 'not killed before the question was answered');
       assert.equal(readFileSync(s.store.paths(runId).state, 'utf8'), before, 'state untouched');
-    } finally {
-      for (const pid of existsSync(pids) ? hangPids(pids) : []) killTree(pid, 'SIGKILL');
-    }
+    });
   });
 
   it('a state write that fails stops every lane and ends the run with a clear error (no unhandled rejection)', async () => {
@@ -205,11 +217,7 @@ describe('two processes, one repository', () => {
 
   it('clean while a run works: the active run is skipped with its owner, its worktree stays', async () => {
     const repo = newRepo();
-    const pids = path.join(tempDir(), 'pids');
-    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }]);
-    const a = lanesBackground(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
-    try {
-      await waitFor(() => existsSync(pids), 20000, 'the agent to start');
+    await withHangingRun(repo, async () => {
       const c = lanesProcess(repo.dir, ['clean', '--force', '--json']);
       assert.equal(c.code, 0, c.err);
       const actions = JSON.parse(c.out).actions as { action: string; detail: string }[];
@@ -220,33 +228,24 @@ describe('two processes, one repository', () => {
       const st = await s.store.read((await s.latestRunId())!);
       assert.ok(existsSync(st.lanes[0]!.worktree), 'the worktree is still there');
       assert.equal(st.cleaned, undefined);
-    } finally {
-      a.child.kill('SIGTERM');
-      await a.exited;
-      for (const pid of existsSync(pids) ? hangPids(pids) : []) killTree(pid, 'SIGKILL');
-    }
+    });
   });
 
   it('a second run in the same repository is refused, naming the active one and its owner', async () => {
     const repo = newRepo();
-    const pids = path.join(tempDir(), 'pids');
-    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }]);
-    const a = lanesBackground(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
-    try {
-      await waitFor(() => existsSync(pids), 20000, 'the first run to start');
+    let agentPid = 0;
+    await withHangingRun(repo, async (a, pids) => {
+      agentPid = hangPids(pids)[0]!;
       const b = lanesProcess(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
       assert.equal(b.code, 1);
       assert.match(b.err, /^lanes run: run \S+ is active in this repository, run by lanes run: run \(pid \d+, since \d\d:\d\d:\d\d UTC\); wait for it to finish or stop it first\n$/);
       const s = await session(repo);
       assert.equal((await s.store.list()).length, 1, 'the refused run left nothing');
-    } finally {
       a.child.kill('SIGTERM');
       assert.equal(await a.exited, 130, 'interrupted');
-      for (const pid of existsSync(pids) ? hangPids(pids) : []) killTree(pid, 'SIGKILL');
-    }
+    });
     // The first run's agent was stopped by the SIGTERM; nothing is left.
-    const [agentPid] = hangPids(pids);
-    await waitFor(() => !isAlive(agentPid!) || !alive(agentPid!), 10000, 'the agent to end');
+    await waitFor(() => !isAlive(agentPid) || !alive(agentPid), 10000, 'the agent to end');
   });
 });
 
