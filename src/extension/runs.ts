@@ -123,7 +123,7 @@ export class RunController implements vscode.Disposable {
           defaultTimeoutMinutes: s.defaultTimeoutMinutes,
           defaultRetries: s.defaultRetries,
           dieWithOrchestrator: true,
-          command: 'VS Code: run',
+          command: 'VS Code',
         };
       },
       approve: (folder, req) => this.approve(folder, req.plan),
@@ -204,7 +204,7 @@ export class RunController implements vscode.Disposable {
     const msg = `Agent Lanes: run ${state.runId} finished: ${passed}/${state.lanes.length} lanes passed${sp ? ` (speedup ${sp.toFixed(2)}×)` : ''}.`;
     this.log.info(msg);
     // Runs the merge queue starts (a lane sent back) end inside it: the panel reports those.
-    if (folder.session.ops.running.some((n) => n.startsWith('merge queue') || n.startsWith('send '))) return;
+    if (folder.session.ops.running.some((n) => / (merge queue|send \S+ back)/.test(n))) return;
     const pick = await (passed === state.lanes.length ? vscode.window.showInformationMessage(msg, 'Reconcile', 'Show Report') : vscode.window.showWarningMessage(msg, 'Reconcile', 'Show Report'));
     if (pick === 'Show Report') void vscode.commands.executeCommand('agentLanes.showRunReport', folder.folder.uri);
     if (pick === 'Reconcile') void vscode.commands.executeCommand('agentLanes.openReconcilePanel', folder.folder.uri);

@@ -223,7 +223,7 @@ describe('two processes, one repository', () => {
       const actions = JSON.parse(c.out).actions as { action: string; detail: string }[];
       assert.equal(actions.length, 1);
       assert.equal(actions[0]!.action, 'skipped');
-      assert.match(actions[0]!.detail, /^the run is still active \(lanes run: run, pid \d+\); it is left as it is$/);
+      assert.match(actions[0]!.detail, /^the run is still active \(lanes run, pid \d+\); it is left as it is$/);
       const s = await session(repo);
       const st = await s.store.read((await s.latestRunId())!);
       assert.ok(existsSync(st.lanes[0]!.worktree), 'the worktree is still there');
@@ -238,7 +238,7 @@ describe('two processes, one repository', () => {
       agentPid = hangPids(pids)[0]!;
       const b = lanesProcess(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
       assert.equal(b.code, 1);
-      assert.match(b.err, /^lanes run: run \S+ is active in this repository, run by lanes run: run \(pid \d+, since \d\d:\d\d:\d\d UTC\); wait for it to finish or stop it first\n$/);
+      assert.match(b.err, /^lanes run: run \S+ is active in this repository, run by lanes run \(pid \d+, since \d\d:\d\d:\d\d UTC\); wait for it to finish or stop it first\n$/);
       const s = await session(repo);
       assert.equal((await s.store.list()).length, 1, 'the refused run left nothing');
       a.child.kill('SIGTERM');

@@ -15,7 +15,7 @@ import { acquireLock, LockOwner } from '../util/ownerLock';
 export type OperationKind = 'readOnly' | 'blocking';
 
 export interface Operation {
-  /** For people: what the lock says the owner is doing ("merge queue", "apply"). */
+  /** For people: what the lock says the owner is doing ("lanes reconcile: merge queue"). */
   name: string;
   kind: OperationKind;
   /** Wait for a blocking operation of another process (default) or refuse at once. */
@@ -37,16 +37,12 @@ export class RepoOperations {
   /** The names of blocking operations under way in this process, outermost first. */
   readonly running: string[] = [];
 
-  private constructor(
-    readonly commonDir: string,
-    /** Who this process is, in lock files: "lanes reconcile --apply", "VS Code". */
-    private readonly face: string,
-  ) {}
+  private constructor(readonly commonDir: string) {}
 
   /** The queue of a repository (one per git common dir in this process). */
-  static for(commonDir: string, face: string): RepoOperations {
+  static for(commonDir: string): RepoOperations {
     let q = byRepo.get(commonDir);
-    if (!q) byRepo.set(commonDir, (q = new RepoOperations(commonDir, face)));
+    if (!q) byRepo.set(commonDir, (q = new RepoOperations(commonDir)));
     return q;
   }
 
@@ -65,7 +61,7 @@ export class RepoOperations {
         this.running.pop();
       }
     }
-    const lock = await acquireLock(this.lockFile, `${this.face}: ${op.name}`, {
+    const lock = await acquireLock(this.lockFile, op.name, {
       wait: op.wait ?? true,
       signal: op.signal,
       onWait: op.onWait,

@@ -89,7 +89,7 @@ export class LanesSession {
     private readonly o: SessionOptions,
   ) {
     this.store = new RunStore(commonDir);
-    this.ops = RepoOperations.for(commonDir, o.face);
+    this.ops = RepoOperations.for(commonDir);
   }
 
   static async open(o: SessionOptions): Promise<LanesSession> {
@@ -108,7 +108,7 @@ export class LanesSession {
   }
 
   private blocking<T>(name: string, fn: () => Promise<T>, extra: Partial<Operation> = {}): Promise<T> {
-    return this.ops.run({ name, kind: 'blocking', onWait: (owner) => this.o.onWait?.(name, owner), ...extra }, fn);
+    return this.ops.run({ name: `${this.o.face}: ${name}`, kind: 'blocking', onWait: (owner) => this.o.onWait?.(name, owner), ...extra }, fn);
   }
 
   // ——— runs ———
@@ -124,7 +124,7 @@ export class LanesSession {
    */
   async startRun(req: RunRequest): Promise<Orchestrator> {
     if (this.o.approve && !(await this.o.approve(req))) throw new NotApproved();
-    const o = await this.blocking(req.resume ? `resume run ${req.resume.runId}` : 'start a run', () => Orchestrator.start({ ...req, opts: { command: `${this.o.face}: run`, ...req.opts } }), { wait: true });
+    const o = await this.blocking(req.resume ? `resume run ${req.resume.runId}` : 'start a run', () => Orchestrator.start({ ...req, opts: { command: this.o.face, ...req.opts } }), { wait: true });
     this.o.onRunStarted?.(o);
     return o;
   }
