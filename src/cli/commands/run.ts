@@ -189,7 +189,8 @@ export const runCommand: Command = {
   description:
     'Lanes without dependencies start from HEAD; a lane with dependencies starts from their verified heads. ' +
     'Each lane passes only if its agent changed something and its verify command exits 0. Exit code 0 only when every lane passed. ' +
-    'Ctrl-C stops every agent (whole process trees). Worktrees go to $LANES_WORKTREE_ROOT or a per-user cache folder.',
+    'Ctrl-C stops every agent (whole process trees). Worktrees go to $LANES_WORKTREE_ROOT or a per-user cache folder. ' +
+    'One run is active per repository at a time: while another is, this refuses and names it (and its process).',
   options: [
     PLAN_OPTION,
     { name: 'max-parallel', short: 'j', type: 'string', valueName: 'N', description: 'run at most N lanes at once (default: the plan\'s maxParallel, else 4)' },
