@@ -5,6 +5,15 @@
 # Idempotent: skips what is already there. Installs into $LANES_VSCODE_HOST
 # (default: <repo>/.vscode-test/host). Needs root for apt-get when packages are missing.
 set -euo pipefail
+# Started by npm (npm test), this script inherits npm's environment: npm_config_* settings, the
+# node it runs under (npm_node_execpath, NODE) and the PATH entries npm prepends (its own
+# node_modules/.bin and the system Node's folder). The nested installs below must see none of
+# it, or code-server's install runs under the system Node and refuses ("requires node v24").
+for v in $(compgen -e); do
+  case "$v" in npm_*|NPM_*|NODE|INIT_CWD|NODE_OPTIONS) unset "$v" ;; esac
+done
+PATH="$(printf '%s' "$PATH" | tr ':' '\n' | grep -v -e '/node_modules/\.bin$' -e '/node-gyp-bin$' | paste -sd: -)"
+export PATH
 HOST="${LANES_VSCODE_HOST:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/.vscode-test/host}"
 NODE24_VERSION=24.21.0
 CODE_SERVER_VERSION=4.139.1
