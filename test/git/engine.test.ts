@@ -369,7 +369,20 @@ describe('worktree setup from the plan', function () {
 describe('more faults the engine survives', function () {
   this.timeout(60000);
 
+  it('a brief too long for one argument (E2BIG) fails the lane with the reason, and the run ends', async () => {
+    const repo = newRepo();
+    repo.write('notes1.md', 'n'.repeat(68_000));
+    repo.write('notes2.md', 'm'.repeat(68_000));
+    repo.commitAll('big context');
+    const AGENT_JS = path.join(__dirname, '../fixtures/agents/agent.js');
+    writePlan(repo, [{ id: 'long', agent: { command: ['node', AGENT_JS, 'brief-to=/dev/null', '{brief}'] } }, { id: 'other', agent: agent('write=o.txt:o') }], { context: ['notes1.md', 'notes2.md'] });
+    const { state } = await runPlan(repo);
+    assert.deepEqual(statusOf(state), { long: 'failed', other: 'passed' });
+    assert.match(state.lanes[0]!.reason!, /^could not start the custom agent \(node\): its command line is too long .*\{briefFile\}$/);
+  });
+
   it('reports an agent that changes the shared git config', async () => {
+
     const repo = newRepo();
     writePlan(repo, [{ id: 'meddler', agent: { command: ['sh', '-c', 'git -C "$LANES_REPO" config lanes.evil yes && echo x > x.txt'] } }]);
     const { state } = await runPlan(repo);

@@ -47,7 +47,13 @@ export function judge(o: AttemptOutcome, attempt: number, usedThisSession: numbe
     return { kind: 'cancelled', reason: runCancelled ? 'the run was cancelled' : o.verify?.cancelled ? 'cancelled while verifying' : 'cancelled', failure: 'cancelled' };
   }
   if (o.spawnError) {
-    const why = o.spawnError.code === 'ENOENT' ? 'program not found on PATH' : o.spawnError.message;
+    const why =
+      o.spawnError.code === 'ENOENT'
+        ? 'program not found on PATH'
+        : o.spawnError.code === 'E2BIG'
+          ? 'its command line is too long for the system (the brief passed as an argument?); pass the brief by file with {briefFile}'
+          : o.spawnError.message;
+
     const failure = `could not start the ${o.agentName} agent (${o.spawnError.program}): ${why}`;
     return { kind: 'failed', status: 'failed', reason: failure, failure }; // another attempt cannot help
   }

@@ -103,8 +103,17 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       windowsHide: true,
     };
     const real = opts.dieWithParent ? [process.execPath, '-e', WATCHDOG, 'lanes-watchdog', ...argv] : [...argv];
-    const child = spawn(real[0]!, real.slice(1), spawnOpts);
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(real[0]!, real.slice(1), spawnOpts);
+    } catch (e) {
+      // Some failures are thrown at once rather than emitted (E2BIG: the arguments or the
+      // environment are too long): an answer like any other failure to start.
+      resolve({ code: null, signal: null, stdout: '', stderr: '', timedOut: false, cancelled: false, spawnError: e as NodeJS.ErrnoException, durationMs: Date.now() - started });
+      return;
+    }
     let stdout = '';
+
     let stderr = '';
     let timedOut = false;
     let cancelled = false;
