@@ -146,7 +146,7 @@ export function registerCommands(deps: Deps): void {
             cwd: folder.root,
             signal: ac.signal,
             timeoutMs: 10 * 60_000,
-            onAttempt: (a) => a.problems.length && progress.report({ message: `attempt ${a.attempt}: ${a.problems.length} problem(s); asking again` }),
+            onAttempt: (a) => a.askingAgain && progress.report({ message: `attempt ${a.attempt}: ${a.problems.length} problem(s) in the answer; asking again` }),
           });
         },
       );

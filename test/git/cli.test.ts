@@ -111,7 +111,16 @@ describe('lanes CLI', () => {
     assert.equal(bad.code, 1);
     assert.match(bad.err, /no valid plan in 1 attempt/);
 
+    // Asking again is said only when it happens, with the problems; a planner that fails is not
+    // asked again, and its own reason (stderr) is shown in text mode.
+    assert.match(ok.err, /attempt 1: 1 problem\(s\) in the answer; asking again\n  - /);
+    assert.doesNotMatch(bad.err, /asking again/);
+    const failed = await lanes(repo.dir, ['plan', 'x', '--print', '--', 'node', PLANNER], { SCRIPT_MODE: 'fail' });
+    assert.equal(failed.code, 1);
+    assert.equal(failed.err, 'planning with node…\n✗ the planner exit code 3: planner crashed: no credentials\n');
+
     const viaEnv = await lanes(repo.dir, ['plan', 'Env planner', '--print'], { LANES_PLANNER: JSON.stringify(['node', PLANNER]) });
+
     assert.equal(viaEnv.code, 0, viaEnv.err);
     assert.equal(JSON.parse(viaEnv.out).goal, 'Env planner');
 

@@ -63,7 +63,7 @@ describe('planner', () => {
     await assert.rejects(runPlanner({ task: 't', command: ['node', SCRIPT], cwd: repo.dir, env: { SCRIPT_MODE: 'fail' } }), (e: unknown) => {
       assert.ok(e instanceof PlannerError);
       assert.equal(e.reason, 'agentFailed');
-      assert.equal(e.message, 'the planner exit code 3');
+      assert.equal(e.message, 'the planner exit code 3: planner crashed: no credentials');
       assert.match(e.attempts[0]!.problems[0]!, /no credentials/);
       return true;
     });

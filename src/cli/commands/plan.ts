@@ -220,7 +220,10 @@ export const planCommand: Command = {
         signal: io.signal,
         env: io.env,
         onAttempt: (a) => {
-          if (!args.options.json && a.problems.length) io.err(s.yellow(`attempt ${a.attempt}: ${a.problems.length} problem(s); asking again\n`));
+          if (args.options.json || !a.problems.length || !a.askingAgain) return; // a final failure is reported once, below
+          io.err(s.yellow(`attempt ${a.attempt}: ${a.problems.length} problem(s) in the answer; asking again\n`));
+          for (const p of a.problems.slice(0, 5)) io.err(s.dim(`  - ${p.split('\n')[0]}\n`));
+
         },
       });
     } catch (e) {

@@ -24,6 +24,8 @@ export interface PlannerAttempt {
   problems: string[];
   outputTail: string;
   durationMs: number;
+  /** The planner is asked again after this attempt (its answer had problems, tries are left). */
+  askingAgain?: boolean;
 }
 
 export class PlannerError extends LanesError {
@@ -161,9 +163,11 @@ export async function runPlanner(o: PlannerOptions): Promise<PlannerResult> {
       }
       if (r.cancelled) throw new PlannerError('planning was cancelled', attempts, 'cancelled');
       if (r.timedOut || r.code !== 0) {
-        attempt.problems.push(`the planner ${describeExit(r)}: ${r.stderr.trim().split('\n').slice(-5).join(' / ')}`);
+        // A program that failed is not asked again: its own words say why.
+        const said = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join(' / ');
+        attempt.problems.push(`the planner ${describeExit(r)}${said ? `: ${said}` : ''}`);
         o.onAttempt?.(attempt);
-        throw new PlannerError(`the planner ${describeExit(r)}`, attempts, 'agentFailed');
+        throw new PlannerError(`the planner ${describeExit(r)}${said ? `: ${said}` : ' (it printed nothing)'}`, attempts, 'agentFailed');
       }
       let value: unknown;
       try {
@@ -179,8 +183,10 @@ export async function runPlanner(o: PlannerOptions): Promise<PlannerResult> {
         }
         attempt.problems.push(...v.errors.map((d) => formatDiagnostic(d)));
       }
+      attempt.askingAgain = n < maxAttempts;
       o.onAttempt?.(attempt);
       feedback = { answer: r.stdout, problems: attempt.problems };
+
     }
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
