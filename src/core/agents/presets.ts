@@ -30,7 +30,10 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     label: 'Claude Code',
     executable: 'claude',
     // -p: print mode (non-interactive); acceptEdits lets it write files in its own worktree.
-    command: ['claude', '-p', '{brief}', '--permission-mode', 'acceptEdits', '--output-format', 'text'],
+    // Without --allowedTools Bash every shell command is refused in -p mode ("requires approval"),
+    // so the agent could not run tests or builds (seen with Claude Code 2.1 against a scripted
+    // model server); bypassPermissions is refused outright as root.
+    command: ['claude', '-p', '{brief}', '--permission-mode', 'acceptEdits', '--allowedTools', 'Bash', '--output-format', 'text'],
     plannerCommand: ['claude', '-p', '{prompt}', '--output-format', 'text'],
     docs: 'https://docs.anthropic.com/en/docs/claude-code/cli-reference',
   },
@@ -38,8 +41,9 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     name: 'codex',
     label: 'Codex CLI',
     executable: 'codex',
-    // exec: non-interactive; --full-auto: workspace-write sandbox, no approval prompts.
-    command: ['codex', 'exec', '--full-auto', '{brief}'],
+    // exec: non-interactive, with the workspace-write sandbox. (Codex CLI 0.169 removed
+    // --full-auto: `exec --full-auto` exits 2 with "unexpected argument".)
+    command: ['codex', 'exec', '--sandbox', 'workspace-write', '{brief}'],
     plannerCommand: ['codex', 'exec', '--sandbox', 'read-only', '{prompt}'],
     docs: 'https://github.com/openai/codex/blob/main/docs/exec.md',
   },
@@ -47,18 +51,21 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     name: 'aider',
     label: 'Aider',
     executable: 'aider',
-    // --message-file runs one instruction and exits; --yes-always answers every confirmation.
-    command: ['aider', '--message-file', '{briefFile}', '--yes-always', '--no-check-update', '--no-show-model-warnings'],
-    plannerCommand: ['aider', '--message-file', '{promptFile}', '--yes-always', '--no-auto-commits', '--dry-run', '--no-check-update'],
+    // --message-file runs one instruction and exits; --yes-always answers every confirmation;
+    // --no-gitignore: otherwise --yes-always adds .aider* to .gitignore and every lane commits it.
+    command: ['aider', '--message-file', '{briefFile}', '--yes-always', '--no-gitignore', '--no-check-update', '--no-show-model-warnings'],
+    plannerCommand: ['aider', '--message-file', '{promptFile}', '--yes-always', '--no-gitignore', '--no-auto-commits', '--dry-run', '--no-check-update'],
     docs: 'https://aider.chat/docs/scripting.html',
   },
   gemini: {
     name: 'gemini',
     label: 'Gemini CLI',
     executable: 'gemini',
-    // -p: non-interactive prompt; --yolo: accept tool calls without asking.
-    command: ['gemini', '-p', '{brief}', '--yolo'],
-    plannerCommand: ['gemini', '-p', '{prompt}'],
+    // -p: non-interactive prompt; --yolo: accept tool calls without asking; --skip-trust: a lane
+    // worktree is a folder Gemini CLI has never seen (0.61 exits 55, "not running in a trusted
+    // directory", without it).
+    command: ['gemini', '-p', '{brief}', '--yolo', '--skip-trust'],
+    plannerCommand: ['gemini', '-p', '{prompt}', '--skip-trust'],
     docs: 'https://github.com/google-gemini/gemini-cli/blob/main/docs/cli/headless.md',
   },
   copilot: {
