@@ -199,7 +199,8 @@ describe('fan-out engine', function () {
     assert.equal(env.LANES_LANE, 'h');
     assert.equal(env.LANES_RUN, state.runId);
     assert.equal(env.LANES_BRIEF_FILE, state.lanes[0]!.attempts[0]!.briefFile);
-    assert.ok(env.LANES_MEMORY_DIR.startsWith(await commonDir(repo.dir)), 'the shared memory lives outside every worktree');
+    assert.equal(env.LANES_MEMORY_DIR, path.join(state.lanes[0]!.worktree, '.lanes', 'memory'), "the lane's view of the shared memory is inside its worktree (agents may write there)");
+    assert.equal(env.LANES_MEMORY_FILE, path.join(env.LANES_MEMORY_DIR, 'h.md'));
     assert.match(env.LANES_PORT_BASE, /^\d+$/);
     assert.equal(env.GIT_DIR, undefined, 'agents never inherit GIT_DIR');
     assert.equal(existsSync('/tmp/lanes-pwned'), false);
@@ -381,7 +382,30 @@ describe('more faults the engine survives', function () {
     assert.match(state.lanes[0]!.reason!, /^could not start the custom agent \(node\): its command line is too long .*\{briefFile\}$/);
   });
 
+  it('mirrors the shared memory: a note reaches a running lane within seconds and a later lane\'s brief, and is never committed', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'impl', agent: agent('memory=the API is greet(name)', 'sleep=4000', 'write=src/greet.ts:export const greet = 1;') },
+      { id: 'docs', agent: agent('await-memory=impl', 'write=docs.md:docs') },
+      { id: 'tests', dependsOn: ['impl'], agent: agent('write=t.txt:t') },
+    ]);
+    const { state } = await runPlan(repo);
+    assert.deepEqual(statusOf(state), { impl: 'passed', docs: 'passed', tests: 'passed' });
+    // docs ran alongside impl and saw its note appear in its own memory folder while impl still worked.
+    assert.equal(repo.git('show', `${state.lanes[1]!.branch}:seen-impl.txt`), 'the API is greet(name)');
+    // tests started after impl: the note is in its brief.
+    const brief = readText(state.lanes[2]!.attempts[0]!.briefFile);
+    assert.match(brief, /### from `impl`\n\nthe API is greet\(name\)/);
+    // The run's store holds it; no lane's commit does; the user's checkout status stays clean.
+    const common = await commonDir(repo.dir);
+    assert.equal(readText(path.join(runPaths(common, state.runId).memory, 'impl.md')), 'the API is greet(name)\n');
+    for (const l of state.lanes) assert.doesNotMatch(repo.git('ls-tree', '-r', '--name-only', l.branch), /\.lanes\/memory/, l.id);
+    assert.equal(repo.git('status', '--porcelain'), '');
+    assert.match(readText(path.join(common, 'info', 'exclude')), /^\/\.lanes\/memory\/$/m);
+  });
+
   it('reports an agent that changes the shared git config', async () => {
+
 
     const repo = newRepo();
     writePlan(repo, [{ id: 'meddler', agent: { command: ['sh', '-c', 'git -C "$LANES_REPO" config lanes.evil yes && echo x > x.txt'] } }]);

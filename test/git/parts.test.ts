@@ -9,6 +9,7 @@ import { resolveAgent } from '../../src/core/agents/resolve';
 import { LaneGraph } from '../../src/core/plan/graph';
 import type { Plan } from '../../src/core/plan/schema';
 import { AttemptContext, runAttempt } from '../../src/core/run/attempt';
+import { MemoryMirror } from '../../src/core/run/memory';
 import { LocalProcessRunner } from '../../src/core/run/runner';
 import { LaneState, laneBranch, runPaths } from '../../src/core/run/state';
 import { LaneWorkspace, WorkspaceContext } from '../../src/core/run/workspace';
@@ -93,7 +94,7 @@ describe('one attempt', () => {
     await ws.ensure(l, ctx.baseCommit);
     l.base = ctx.baseCommit;
     const paths = runPaths(ctx.commonDir, 'r1');
-    for (const d of [paths.logs, paths.briefs, paths.memory]) mkdirSync(d, { recursive: true });
+    for (const d of [paths.logs, paths.briefs, paths.memory, path.join(l.worktree, '.lanes/memory')]) mkdirSync(d, { recursive: true });
     const statuses: string[] = [];
     const commits: string[] = [];
     const c: AttemptContext = {
@@ -105,14 +106,16 @@ describe('one attempt', () => {
       runner: new LocalProcessRunner(),
       workspace: ws,
       lane: (id) => lanes.get(id)!,
-      env: (_l, briefFile, _b, attempt) => cleanEnv({ LANES_BRIEF_FILE: briefFile, LANES_ATTEMPT: String(attempt), LANES_LANE: 'a' }),
+      env: (x, briefFile, _b, attempt) => cleanEnv({ LANES_BRIEF_FILE: briefFile, LANES_ATTEMPT: String(attempt), LANES_LANE: 'a', LANES_MEMORY_FILE: path.join(x.worktree, '.lanes/memory/a.md') }),
+
       setStatus: (_l, st, reason) => statuses.push(`${st}${reason ? `: ${reason}` : ''}`),
       persist: () => undefined,
       warn: (m) => assert.fail(m),
       guard: async () => undefined,
+      collectMemory: (x) => new MemoryMirror(paths.memory).collect(x),
       onCommit: (_l, head) => commits.push(head),
     };
-    const agent = resolveAgent(p, p.lanes[0]!, { command: ['node', AGENT, 'write=mid.txt:m', 'commit=mid', 'sleep=2600', 'write=left.txt:l'] });
+    const agent = resolveAgent(p, p.lanes[0]!, { command: ['node', AGENT, 'write=mid.txt:m', 'commit=mid', 'sleep=2600', 'write=left.txt:l', 'memory=left.txt is the sign'] });
     const log = createWriteStream(path.join(paths.logs, 'a.log'));
     const out: string[] = [];
     const { outcome, rec } = await runAttempt(c, { l, lane: p.lanes[0]!, agent, start: ctx.baseCommit, timeoutMs: 60_000, signal: new AbortController().signal, log, output: (chunk) => out.push(chunk) });
@@ -125,6 +128,7 @@ describe('one attempt', () => {
     assert.ok(existsSync(rec.briefFile));
     assert.match(out.join(''), /agent a done \(attempt 1\)/);
     assert.match(readFileSync(path.join(paths.logs, 'a.log'), 'utf8'), /\[lanes\] ===== attempt 1/);
+    assert.equal(readFileSync(path.join(paths.memory, 'a.md'), 'utf8'), 'left.txt is the sign\n', "the agent's note reached the run's memory");
   });
 });
 

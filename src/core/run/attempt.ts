@@ -13,7 +13,7 @@ import { describeExit } from '../util/proc';
 import { processStartTime } from '../util/processInfo';
 import { buildBrief } from './brief';
 import type { AttemptOutcome } from './judge';
-import { memoryFile, readMemory } from './memory';
+import { memoryFile, readMemory, worktreeMemoryDir } from './memory';
 import type { LaneRunner } from './runner';
 import type { AttemptRecord, LaneState, LaneStatus, RunPaths } from './state';
 import type { LaneWorkspace } from './workspace';
@@ -41,6 +41,8 @@ export interface AttemptContext {
   warn(message: string, l: LaneState): void;
   /** Compare the user's checkout and shared git state with the baseline. */
   guard(l: LaneState): Promise<void>;
+  /** Bring the lane's own notes (in its worktree) into the run's shared memory. */
+  collectMemory(l: LaneState): Promise<void>;
   onCommit(l: LaneState, head: string): void;
 }
 
@@ -61,6 +63,7 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
   const { l, lane, agent } = i;
   const attempt = l.attempts.length + 1;
   const briefFile = path.join(c.paths.briefs, `${l.id}-${attempt}.md`);
+  await c.collectMemory(l); // a retry sees what its earlier attempt noted
   const brief = await buildBrief({
     plan: c.plan,
     lane,
@@ -70,8 +73,8 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
     worktree: l.worktree,
     branch: l.branch,
     base: i.start,
-    memoryDir: c.paths.memory,
-    memoryFile: memoryFile(c.paths.memory, l.id),
+    memoryDir: worktreeMemoryDir(l.worktree),
+    memoryFile: memoryFile(worktreeMemoryDir(l.worktree), l.id),
     memory: await readMemory(c.paths.memory),
     dependencies: c.graph.dependenciesOf(l.id).map((d) => ({ id: d, head: c.lane(d).head! })),
     previousFailure: i.previousFailure,
@@ -128,8 +131,11 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
   rec.exit = describeExit(r);
   i.log.write(`\n[lanes] agent ${rec.exit} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
+  // What the agent noted reaches the shared memory before anything later starts.
+  await c.collectMemory(l).catch((e: unknown) => c.warn(`could not read the lane's notes: ${(e as Error).message}`, l));
   // The guard looks at the main checkout while the lane's leftovers are committed.
   const guard = c.guard(l);
+
   let committed = false;
   let known: string | undefined;
   try {

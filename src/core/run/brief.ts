@@ -88,7 +88,8 @@ export async function buildBrief(b: BriefInput): Promise<string> {
 
   lines.push('## Shared memory', '');
   lines.push(
-    `Findings every lane can read live in \`${b.memoryDir}\`. Append what other lanes must know (names you chose, signatures, decisions, gotchas) to your own file \`${b.memoryFile}\` (also in $LANES_MEMORY_FILE).`,
+    `The lanes share their findings in \`${b.memoryDir}\`, a folder inside your worktree that is never committed. Append what other lanes must know (names you chose, signatures, decisions, gotchas) to your own file \`${b.memoryFile}\` (also in $LANES_MEMORY_FILE); the other lanes' notes appear in the same folder, one file per lane, as they write them.`,
+
     '',
   );
   if (b.memory.length) {

@@ -1,5 +1,5 @@
 /**
- * Shared memory: a per-run folder outside every worktree where lanes append findings. Each lane
+ * Shared memory: a per-run folder (the store, outside every worktree) of findings lanes write. Each lane
  * writes its own file (no two writers share a file); every entry is attributed and timestamped.
  * Briefs of lanes that start later, and of retries, include everything there.
  */
@@ -37,4 +37,75 @@ export async function readMemory(memoryDir: string): Promise<{ lane: string; tex
     if (text.trim()) out.push({ lane: n.slice(0, -3), text: text.trim(), mtime: st.mtimeMs });
   }
   return out.sort((a, b) => a.mtime - b.mtime).map(({ lane, text }) => ({ lane, text }));
+}
+
+/**
+ * Agents cannot write outside their worktree (every real CLI refuses, or its sandbox does), so
+ * each lane's view of the shared memory is a folder inside its worktree. It is kept out of every
+ * commit by the repository's exclude file; the orchestrator mirrors it: what a lane writes to its
+ * own file goes to the run's store, and every other lane's notes come into its folder.
+ */
+export const WORKTREE_MEMORY_DIR = '.lanes/memory';
+const EXCLUDE_LINE = '/.lanes/memory/';
+
+export function worktreeMemoryDir(worktree: string): string {
+  return path.join(worktree, ...WORKTREE_MEMORY_DIR.split('/'));
+}
+
+/**
+ * Keep lanes' memory folders out of commits, `git status` and `git add -A` (theirs and ours):
+ * one line in the shared info/exclude (git reads it for every worktree of the repository).
+ */
+export async function excludeMemoryFolder(commonDir: string): Promise<void> {
+  const file = path.join(commonDir, 'info', 'exclude');
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  if (text.split('\n').some((l) => l.trim() === EXCLUDE_LINE)) return;
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.appendFile(file, `${text && !text.endsWith('\n') ? '\n' : ''}# Agent Lanes: the lanes' shared notes inside lane worktrees (never committed)\n${EXCLUDE_LINE}\n`);
+}
+
+/**
+ * Mirrors lane memory between worktrees and the run's store. `sync` copies each lane's own file
+ * in (when it changed) and every other lane's notes out; it never writes a file whose content is
+ * already there, and a lane's copies of others' notes are overwritten, never read back.
+ */
+export class MemoryMirror {
+  private readonly seen = new Map<string, string>();
+
+  constructor(private readonly storeDir: string) {}
+
+  /** Bring one lane's own notes into the store. */
+  async collect(lane: { id: string; worktree: string }): Promise<void> {
+    const text = await fs.readFile(memoryFile(worktreeMemoryDir(lane.worktree), lane.id), 'utf8').catch(() => undefined);
+    if (text === undefined || this.seen.get(lane.id) === text) return;
+    this.seen.set(lane.id, text);
+    await fs.mkdir(this.storeDir, { recursive: true });
+    const stored = await fs.readFile(memoryFile(this.storeDir, lane.id), 'utf8').catch(() => undefined);
+    if (stored !== text) await fs.writeFile(memoryFile(this.storeDir, lane.id), text);
+  }
+
+  /** Put every other lane's notes into this lane's folder. */
+  async distribute(lane: { id: string; worktree: string }): Promise<void> {
+    const dir = worktreeMemoryDir(lane.worktree);
+    let names: string[];
+    try {
+      names = (await fs.readdir(this.storeDir)).filter((n) => n.endsWith('.md') && n !== `${lane.id}.md`);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const text = await fs.readFile(path.join(this.storeDir, n), 'utf8');
+      const there = await fs.readFile(path.join(dir, n), 'utf8').catch(() => undefined);
+      if (there !== text) {
+        await fs.mkdir(dir, { recursive: true });
+        await fs.writeFile(path.join(dir, n), text);
+      }
+    }
+  }
+
+  /** Every running lane: collect all, then distribute to all. */
+  async sync(lanes: readonly { id: string; worktree: string }[]): Promise<void> {
+    for (const l of lanes) await this.collect(l);
+    for (const l of lanes) await this.distribute(l);
+  }
 }

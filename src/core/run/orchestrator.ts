@@ -27,7 +27,7 @@ import { commandLineOf, processStartTime, stopRecorded } from '../util/processIn
 import { AttemptContext, runAttempt } from './attempt';
 import { compareFingerprints, fingerprint, Fingerprint } from './guard';
 import { judge } from './judge';
-import { memoryFile } from './memory';
+import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from './memory';
 import { LaneRunner, LocalProcessRunner } from './runner';
 import { schedule } from './scheduler';
 import { FINAL_STATUSES, laneBranch, LaneState, LaneStatus, RunPaths, runPaths, RunState, STATE_VERSION } from './state';
@@ -36,6 +36,8 @@ import { LaneWorkspace } from './workspace';
 
 export { COMMIT_POLL_MS } from './attempt';
 
+/** How often notes lanes write to their memory folder are mirrored to the other lanes. */
+export const MEMORY_SYNC_MS = 1000;
 export const DEFAULT_TIMEOUT_MINUTES = 30;
 export const DEFAULT_RETRIES = 0;
 
@@ -160,6 +162,7 @@ export class Orchestrator {
   private readonly attemptsThisSession = new Map<string, number>();
   /** The first failed state write: the run stops its lanes rather than run untracked. */
   private storageFailure?: unknown;
+  private readonly memory: MemoryMirror;
 
   private constructor(
     readonly state: RunState,
@@ -172,6 +175,7 @@ export class Orchestrator {
     this.graph = new LaneGraph(state.lanes.map((l) => ({ id: l.id, dependsOn: this.laneDef(l.id).dependsOn })));
     this.paths = runPaths(commonDir, state.runId);
     this.runner = opts.runner ?? new LocalProcessRunner(opts.dieWithOrchestrator);
+    this.memory = new MemoryMirror(this.paths.memory);
     this.workspace = new LaneWorkspace({
       repoRoot: state.repoRoot,
       commonDir,
@@ -411,8 +415,20 @@ export class Orchestrator {
 
   private async runAll(): Promise<RunState> {
     const started = Date.now();
+    // Notes lanes write reach every running lane within a second or so.
+    let syncing = false;
+    const mirror = setInterval(() => {
+      if (syncing || !this.running.size) return;
+      syncing = true;
+      const lanes = [...this.running].map((id) => this.lane(id));
+      this.memory
+        .sync(lanes)
+        .catch((e: unknown) => this.warn(`could not mirror the shared memory: ${(e as Error).message}`))
+        .finally(() => (syncing = false));
+    }, MEMORY_SYNC_MS);
     try {
       this.emit({ type: 'run-started', runId: this.runId, state: this.state });
+      await excludeMemoryFolder(this.commonDir);
       this.guardBaseline = await fingerprint(this.state.repoRoot, this.commonDir);
       const active = new Map<string, Promise<void>>();
       for (;;) {
@@ -450,6 +466,7 @@ export class Orchestrator {
       if (this.storageFailure) throw this.storageFailure;
       return s;
     } finally {
+      clearInterval(mirror);
       await this.lease.release();
     }
   }
@@ -467,8 +484,8 @@ export class Orchestrator {
       LANES_ROLE: this.laneDef(l.id).role ?? 'implement',
       LANES_ATTEMPT: String(attempt),
       LANES_BRIEF_FILE: briefFile,
-      LANES_MEMORY_DIR: this.paths.memory,
-      LANES_MEMORY_FILE: memoryFile(this.paths.memory, l.id),
+      LANES_MEMORY_DIR: worktreeMemoryDir(l.worktree),
+      LANES_MEMORY_FILE: memoryFile(worktreeMemoryDir(l.worktree), l.id),
       LANES_WORKTREE: l.worktree,
       LANES_BRANCH: l.branch,
       LANES_BASE: l.base ?? this.state.baseCommit,
@@ -526,6 +543,7 @@ export class Orchestrator {
       persist: () => this.persist(),
       warn: (m, l) => this.warn(m, l),
       guard: (l) => this.checkGuard(l),
+      collectMemory: (l) => this.memory.collect(l),
       onCommit: (l, head) => this.emit({ type: 'lane-commit', runId: this.runId, lane: l.id, head }),
     };
   }
@@ -569,7 +587,11 @@ export class Orchestrator {
         }
         throw e;
       }
+      // The lane's view of the shared memory: what the others wrote so far.
+      await fs.mkdir(worktreeMemoryDir(l.worktree), { recursive: true });
+      await this.memory.distribute(l);
       if (wt.created && !wt.reusedBranch) {
+
         const problem = await this.workspace.setup(l, {
           log,
           signal: abort.signal,
