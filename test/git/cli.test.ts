@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { COMMANDS } from '../../src/cli/main';
 import { lanes, lanesProcess } from '../helpers/cli';
-import { createTempRepo, tempDir } from '../helpers/repo';
+import { createTempRepo, sh, tempDir } from '../helpers/repo';
 
 const PLANNER = path.join(__dirname, '../fixtures/planners/scripted-planner.js');
 
@@ -210,6 +210,8 @@ describe('lanes run / status / clean (CLI)', function () {
     symlinkSync(process.execPath, path.join(bin, 'node'));
     const r = await lanes(repo.dir, ['run', '--worktree-root', tempDir()], { PATH: bin });
     assert.equal(r.code, 1);
-    assert.match(r.out, /could not start the claude agent \(claude\): program not found on PATH/);
+    assert.match(r.out, /could not start the claude agent \(claude\): program not found on PATH; install it with: npm install -g @anthropic-ai\/claude-code/);
+    assert.equal(sh(repo.dir, ['worktree', 'list']).split('\n').length, 1, 'no worktree was made for it');
+
   });
 });

@@ -22,6 +22,8 @@ export interface AgentPreset {
   /** How the planner runs: the agent answers a prompt with plan JSON on stdout, editing nothing. */
   plannerCommand: string[];
   docs: string;
+  /** How to install it (said when a lane's agent is not on PATH). */
+  install: string;
 }
 
 export const PRESETS: Record<PresetName, AgentPreset> = {
@@ -36,6 +38,7 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     command: ['claude', '-p', '{brief}', '--permission-mode', 'acceptEdits', '--allowedTools', 'Bash', '--output-format', 'text'],
     plannerCommand: ['claude', '-p', '{prompt}', '--output-format', 'text'],
     docs: 'https://docs.anthropic.com/en/docs/claude-code/cli-reference',
+    install: 'npm install -g @anthropic-ai/claude-code',
   },
   codex: {
     name: 'codex',
@@ -46,6 +49,7 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     command: ['codex', 'exec', '--sandbox', 'workspace-write', '{brief}'],
     plannerCommand: ['codex', 'exec', '--sandbox', 'read-only', '{prompt}'],
     docs: 'https://github.com/openai/codex/blob/main/docs/exec.md',
+    install: 'npm install -g @openai/codex',
   },
   aider: {
     name: 'aider',
@@ -56,6 +60,7 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     command: ['aider', '--message-file', '{briefFile}', '--yes-always', '--no-gitignore', '--no-check-update', '--no-show-model-warnings'],
     plannerCommand: ['aider', '--message-file', '{promptFile}', '--yes-always', '--no-gitignore', '--no-auto-commits', '--dry-run', '--no-check-update'],
     docs: 'https://aider.chat/docs/scripting.html',
+    install: 'python -m pip install aider-install && aider-install',
   },
   gemini: {
     name: 'gemini',
@@ -67,6 +72,7 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     command: ['gemini', '-p', '{brief}', '--yolo', '--skip-trust'],
     plannerCommand: ['gemini', '-p', '{prompt}', '--skip-trust'],
     docs: 'https://github.com/google-gemini/gemini-cli/blob/main/docs/cli/headless.md',
+    install: 'npm install -g @google/gemini-cli',
   },
   copilot: {
     name: 'copilot',
@@ -76,6 +82,8 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     command: ['copilot', '-p', '{brief}', '--allow-all-tools'],
     plannerCommand: ['copilot', '-p', '{prompt}'],
     docs: 'https://docs.github.com/en/copilot/how-tos/use-copilot-agents/use-copilot-cli',
+    install: 'npm install -g @github/copilot',
+
   },
 };
 

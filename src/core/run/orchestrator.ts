@@ -22,7 +22,9 @@ import { DEFAULT_MAX_PARALLEL } from '../plan/schema';
 import { validatePlanText } from '../plan/validate';
 import { Mutex } from '../util/mutex';
 import { describeOwner } from '../util/ownerLock';
-import { cleanEnv } from '../util/proc';
+import { cleanEnv, findProgram } from '../util/proc';
+import { isPresetName, PRESETS } from '../agents/presets';
+
 import { commandLineOf, processStartTime, stopRecorded } from '../util/processInfo';
 import { AttemptContext, runAttempt } from './attempt';
 import { compareFingerprints, fingerprint, Fingerprint } from './guard';
@@ -565,6 +567,14 @@ export class Orchestrator {
     };
     try {
       l.startedAt ??= nowIso();
+      // An agent that is not installed fails the lane before any worktree is made.
+      const agent0 = resolveAgent(this.plan, lane, this.opts.defaultAgent, this.opts.agentOverrides);
+      const program = agent0.argv[0]!;
+      if (!program.includes('/') && !(await findProgram(program, this.laneEnv(l, '', '', 0, agent0.env).PATH, this.state.repoRoot))) {
+        const hint = isPresetName(agent0.name) && PRESETS[agent0.name].executable === program ? `; install it with: ${PRESETS[agent0.name].install}` : '';
+        this.setStatus(l, 'failed', `could not start the ${agent0.name} agent (${program}): program not found on PATH${hint}`);
+        return;
+      }
       let start: string;
       try {
         start = l.base && l.attempts.length ? l.base : await this.workspace.startPoint(l);

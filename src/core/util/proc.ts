@@ -3,6 +3,9 @@
  * child gets its own process group so cancel and timeout stop the whole tree it started.
  */
 import { spawn, SpawnOptions } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import * as nodePath from 'node:path';
 
 export interface RunOptions {
   cwd?: string;
@@ -186,4 +189,19 @@ export function describeExit(r: RunResult): string {
   if (r.cancelled) return 'cancelled';
   if (r.signal) return `killed by ${r.signal}`;
   return `exit code ${r.code}`;
+}
+
+/**
+ * Where `program` would be found by a spawn with this PATH (undefined: nowhere). A name with a
+ * slash is a path, resolved against `cwd`.
+ */
+export async function findProgram(program: string, pathVar: string | undefined, cwd: string): Promise<string | undefined> {
+  const ok = async (p: string) => (await stat(p).then((s) => s.isFile(), () => false)) && (await access(p, constants.X_OK).then(() => true, () => false));
+  if (program.includes('/')) return (await ok(nodePath.resolve(cwd, program))) ? nodePath.resolve(cwd, program) : undefined;
+  for (const dir of (pathVar ?? '').split(nodePath.delimiter)) {
+    if (!dir) continue;
+    const p = nodePath.join(dir, program);
+    if (await ok(p)) return p;
+  }
+  return undefined;
 }
