@@ -21,5 +21,6 @@ export const COMMANDS = {
   'agentLanes.openReconcilePanel': { trust: true },
   'agentLanes.acceptHunk': { trust: true },
   'agentLanes.showLaneConflict': { trust: true },
+  'agentLanes.checkAgents': { trust: true },
 } as const;
 export type CommandId = keyof typeof COMMANDS;

@@ -11,7 +11,9 @@ import { writePlan } from '../core/plan/load';
 import { planFromTemplate, TEMPLATES } from '../core/plan/templates';
 import { PlannerError, runPlanner } from '../core/planner/planner';
 import { changedFiles } from '../core/reconcile/diff';
+import { doctor, doctorMarkdown } from '../core/agents/doctor';
 import { describeError } from '../core/errors';
+
 import { GitError } from '../core/git/git';
 import { runPaths } from '../core/run/state';
 import { laneUri } from './content';
@@ -295,6 +297,16 @@ export function registerCommands(deps: Deps): void {
     } else void vscode.window.showInformationMessage(msg);
     await folder.reloadRun();
     return actions;
+  });
+
+  register(deps, 'agentLanes.checkAgents', async () => {
+    // Runs each agent CLI's --version and --help: only in a trusted workspace (the wrapper checks).
+    const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Agent Lanes: checking agent CLIs…' }, () => doctor(process.env));
+    const md = doctorMarkdown(r);
+    deps.log.info(`check agents:\n${md}`);
+    const doc = await vscode.workspace.openTextDocument({ content: md, language: 'markdown' });
+    await vscode.window.showTextDocument(doc, { preview: true });
+    return r;
   });
 
   register(deps, 'agentLanes.refresh', async () => {
