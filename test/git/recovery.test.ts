@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { commonDir } from '../../src/core/git/git';
 import { cleanRuns } from '../../src/core/run/clean';
@@ -147,7 +147,21 @@ describe('recovery and cleanup', function () {
   });
 });
 
+describe('run folders', () => {
+  it('a folder without a state file (killed before its first write) hides no earlier run', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=a.txt:x') }]);
+    const { state } = await runPlan(repo);
+    const common = await commonDir(repo.dir);
+    mkdirSync(path.join(common, 'lanes', 'runs', '29991231-235959-0000'), { recursive: true });
+    assert.deepEqual(await listRuns(common), [state.runId]);
+    const st = await lanes(repo.dir, ['status', '--json']);
+    assert.equal(JSON.parse(st.out).run.runId, state.runId);
+  });
+});
+
 describe('run ids', () => {
+
   it('sort in creation order, also within one second', async () => {
     const { newRunId } = await import('../../src/core/run/state');
     const base = Date.UTC(2026, 10, 24, 14, 3, 55, 0);

@@ -172,15 +172,23 @@ export async function setAsideCorrupt(file: string): Promise<string> {
   return dest;
 }
 
-/** Run ids, newest first (ids start with a UTC timestamp). */
+/**
+ * Run ids, newest first (ids start with a UTC timestamp). A run folder without a state file (a
+ * process killed between making the folder and its first write) is no run: it is left out, so
+ * it never hides the runs before it.
+ */
 export async function listRuns(commonDir: string): Promise<string[]> {
+  const dir = path.join(lanesDir(commonDir), 'runs');
+  let names: string[];
   try {
-    const names = await fs.readdir(path.join(lanesDir(commonDir), 'runs'));
-    return names.filter((n) => /^\d{8}-\d{6}-[0-9a-f]{4}$/.test(n)).sort().reverse();
+    names = (await fs.readdir(dir)).filter((n) => /^\d{8}-\d{6}-[0-9a-f]{4}$/.test(n));
   } catch {
     return [];
   }
+  const present = await Promise.all(names.map((n) => fs.stat(path.join(dir, n, 'state.json')).then(() => true, () => false)));
+  return names.filter((_, i) => present[i]).sort().reverse();
 }
+
 
 export function newRunId(now = new Date()): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
