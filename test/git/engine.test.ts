@@ -7,6 +7,7 @@ import { Orchestrator, RunError } from '../../src/core/run/orchestrator';
 import { readState, runPaths } from '../../src/core/run/state';
 import { agent, alive, newRepo, readText, runPlan, statusOf, waitFor, writePlan } from '../helpers/engine';
 import { tempDir } from '../helpers/repo';
+import { lanes } from '../helpers/cli';
 
 describe('fan-out engine', function () {
   this.timeout(60000);
@@ -404,7 +405,28 @@ describe('more faults the engine survives', function () {
     assert.match(readText(path.join(common, 'info', 'exclude')), /^\/\.lanes\/memory\/$/m);
   });
 
+  it("parses a CLI's machine-readable output: readable text in the terminal and log, usage in the state, the raw stream kept", async () => {
+    const repo = newRepo();
+    // A stand-in named claude that prints Claude Code's real stream-json (test/fixtures/streams).
+    const bin = tempDir('lanes-fake-claude-');
+    const fixture = path.join(__dirname, '../fixtures/streams/claude.jsonl');
+    writeFileSync(path.join(bin, 'claude'), `#!/usr/bin/env node\nrequire('fs').writeFileSync('hello.txt', 'hi\\n');\nprocess.stdout.write(require('fs').readFileSync(${JSON.stringify(fixture)}, 'utf8'));\n`, { mode: 0o755 });
+    writePlan(repo, [{ id: 'c', agent: { command: ['claude', '-p', '{brief}', '--output-format', 'stream-json', '--verbose'] } }]);
+    const out: string[] = [];
+    const { state } = await runPlan(repo, { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } }, (o) => o.onEvent((e) => e.type === 'lane-output' && out.push(e.chunk)));
+    assert.equal(state.lanes[0]!.status, 'passed', state.lanes[0]!.reason);
+    assert.equal(out.join(''), '→ Write: /tmp/agent-clis/e2e/ws-claude/hello.txt\n→ Bash: echo shell-ran > shell.txt && cat hello.txt\nAll done.\n');
+    assert.deepEqual(state.lanes[0]!.attempts[0]!.usage, { inputTokens: 300, cachedInputTokens: 0, outputTokens: 60, costUsd: 0.0024000000000000002, turns: 3, permissionDenials: 0 });
+    const logs = runPaths(await commonDir(repo.dir), state.runId).logs;
+    assert.match(readText(path.join(logs, 'c.log')), /→ Bash: echo shell-ran/);
+    assert.doesNotMatch(readText(path.join(logs, 'c.log')), /"type":"assistant"/, 'no raw JSON in the readable log');
+    assert.match(readText(path.join(logs, 'c-1.claude-stream-json.jsonl')), /"total_cost_usd"/);
+    const st = await lanes(repo.dir, ['status', '--json']);
+    assert.deepEqual(JSON.parse(st.out).run.lanes[0].usage, state.lanes[0]!.attempts[0]!.usage);
+  });
+
   it('reports an agent that changes the shared git config', async () => {
+
 
 
     const repo = newRepo();

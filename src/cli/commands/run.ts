@@ -1,7 +1,10 @@
 import { mkdtempSync, realpathSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { describeUsage, sumUsage } from '../../core/agents/streams';
+
 import { createSampleRepo } from '../../core/demo/sample';
+
 import { gitOut } from '../../core/git/git';
 import { Orchestrator, speedup } from '../../core/run/orchestrator';
 import type { RunTruth } from '../../core/run/inspect';
@@ -67,6 +70,8 @@ export function laneJson(l: LaneState) {
     exitCode: last?.exitCode ?? null,
     verify: last?.verify ?? null,
     warnings: l.warnings,
+    /** Summed over attempts; a field is absent when the agent did not report it (unknown, not 0). */
+    usage: l.attempts.some((a) => a.usage) ? sumUsage(l.attempts.map((a) => a.usage)) : null,
   };
 }
 
@@ -81,6 +86,7 @@ export function runJson(state: RunState, truth?: RunTruth) {
     endedAt: state.endedAt,
     wallMs: state.wallMs,
     speedup: speedup(state),
+    usage: state.lanes.some((l) => l.attempts.some((a) => a.usage)) ? sumUsage(state.lanes.flatMap((l) => l.attempts.map((a) => a.usage))) : null,
     maxParallel: state.maxParallel,
     warnings: state.warnings,
     lanes: state.lanes.map((l) => ({ ...laneJson(l), process: truth?.lanes.find((t) => t.id === l.id)?.process })),
@@ -103,6 +109,8 @@ function summary(io: Io, state: RunState): string {
   if (sp !== undefined) {
     lines.push(`  wall time ${(state.wallMs! / 1000).toFixed(1)} s; lane time ${(busy / 1000).toFixed(1)} s; parallel speedup ${sp.toFixed(2)}× (sum of lane times ÷ wall time)`);
   }
+  const used = state.lanes.flatMap((l) => l.attempts.map((a) => a.usage));
+  if (used.some(Boolean)) lines.push(`  agents used ${describeUsage(sumUsage(used))}${used.some((u) => !u) ? ' (some agents did not report theirs)' : ''}`);
   for (const l of state.lanes) {
     for (const w of l.warnings) lines.push(s.yellow(`  ! ${l.id}: ${w.split('\n')[0]}`));
   }

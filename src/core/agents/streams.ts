@@ -235,3 +235,31 @@ export function createStreamParser(format: StreamFormat): StreamParser {
     },
   };
 }
+
+/**
+ * The sum of several usages. A field no part reports stays undefined (unknown); a field some
+ * parts report sums what is known.
+ */
+export function sumUsage(parts: readonly (AgentUsage | undefined)[]): AgentUsage {
+  const out: AgentUsage = {};
+  for (const p of parts) {
+    if (!p) continue;
+    for (const k of Object.keys(p) as (keyof AgentUsage)[]) {
+      const v = p[k];
+      if (typeof v === 'number') out[k] = (out[k] ?? 0) + v;
+    }
+  }
+  return out;
+}
+
+/** "1.2k in / 340 out · $0.0123 · 3 turns", with "unknown" for what the CLI did not say. */
+export function describeUsage(u: AgentUsage): string {
+  const n = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(0)}k` : v >= 1000 ? `${(v / 1000).toFixed(1)}k` : String(v));
+  const parts: string[] = [];
+  parts.push(u.inputTokens === undefined && u.outputTokens === undefined ? 'tokens unknown' : `${u.inputTokens === undefined ? '?' : n(u.inputTokens)} in / ${u.outputTokens === undefined ? '?' : n(u.outputTokens)} out`);
+  parts.push(u.costUsd === undefined ? 'cost unknown' : `$${u.costUsd.toFixed(4)}`);
+  if (u.turns !== undefined) parts.push(`${u.turns} turn${u.turns === 1 ? '' : 's'}`);
+  if (u.premiumRequests) parts.push(`${u.premiumRequests} premium request${u.premiumRequests === 1 ? '' : 's'}`);
+  if (u.permissionDenials) parts.push(`${u.permissionDenials} permission denial${u.permissionDenials === 1 ? '' : 's'}`);
+  return parts.join(' · ');
+}

@@ -1,5 +1,7 @@
 /** The run report: markdown a person reads after a run (also written to the run's folder). */
+import { describeUsage, sumUsage } from '../agents/streams';
 import { speedup } from '../run/orchestrator';
+
 import type { RunState } from '../run/state';
 import type { FileChange } from './diff';
 import type { QueueResult } from './queue';
@@ -25,14 +27,17 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
     const busy = state.lanes.reduce((a, l) => a + l.busyMs, 0);
     lines.push(`Wall time ${secs(state.wallMs!)}, lane time ${secs(busy)}: parallel speedup **${sp.toFixed(2)}×**.`, '');
   }
-  lines.push('## Lanes', '', '| lane | status | attempts | time | verify | changes | branch |', '|---|---|---|---|---|---|---|');
+  lines.push('## Lanes', '', '| lane | status | attempts | time | verify | changes | agent usage | branch |', '|---|---|---|---|---|---|---|---|');
   for (const l of state.lanes) {
     const v = l.attempts[l.attempts.length - 1]?.verify;
+    const used = l.attempts.some((a) => a.usage) ? describeUsage(sumUsage(l.attempts.map((a) => a.usage))) : l.attempts.length ? 'not reported by the agent' : '—';
     lines.push(
-      `| ${l.id} | ${l.status}${l.reason ? `: ${cell(l.reason.split('\n')[0]!).slice(0, 80)}` : ''} | ${l.attempts.length} | ${secs(l.busyMs)} | ${v ? `${v.passed ? 'passed' : 'failed'}: \`${cell(v.command)}\`` : '—'} | ${changeSummary(radar?.changes[l.id])} | \`${l.branch}\` |`,
+      `| ${l.id} | ${l.status}${l.reason ? `: ${cell(l.reason.split('\n')[0]!).slice(0, 80)}` : ''} | ${l.attempts.length} | ${secs(l.busyMs)} | ${v ? `${v.passed ? 'passed' : 'failed'}: \`${cell(v.command)}\`` : '—'} | ${changeSummary(radar?.changes[l.id])} | ${used} | \`${l.branch}\` |`,
     );
   }
   lines.push('');
+  const all = state.lanes.flatMap((l) => l.attempts.map((a) => a.usage));
+  if (all.some(Boolean)) lines.push(`Agents used, all lanes: ${describeUsage(sumUsage(all))}${all.some((u) => !u) ? ' (some attempts did not report their usage)' : ''}.`, '');
   const warnings = state.lanes.flatMap((l) => l.warnings.map((w) => `- **${l.id}**: ${w.split('\n')[0]}`));
   if (warnings.length || state.warnings.length) lines.push('## Warnings', '', ...state.warnings.map((w) => `- ${w}`), ...warnings, '');
   if (radar) {

@@ -3,7 +3,9 @@
  * runner with its output captured, commits noticed while it works, what it left behind
  * committed, and the lane's verify. It reports what happened; the judge decides what it means.
  */
-import { promises as fs, WriteStream } from 'node:fs';
+import { createWriteStream, promises as fs, WriteStream } from 'node:fs';
+import { createStreamParser, streamFormatOf } from '../agents/streams';
+
 import * as path from 'node:path';
 import { agentArgv, commandArgv, describeCommand, ResolvedAgent } from '../agents/resolve';
 import { gitOut } from '../git/git';
@@ -85,6 +87,11 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
   const rec: AttemptRecord = { attempt, startedAt: nowIso(), agentArgv: argv, briefFile };
   l.attempts.push(rec);
   c.setStatus(l, 'running', `attempt ${attempt}: ${agent.name}`);
+  const format = streamFormatOf(argv);
+  const parser = format ? createStreamParser(format) : undefined;
+  // The raw stream is kept beside the readable log, for whoever needs the details.
+  const raw = parser ? createWriteStream(path.join(c.paths.logs, `${l.id}-${attempt}.${format}.jsonl`)) : undefined;
+  raw?.on('error', () => undefined);
   i.log.write(`\n[lanes] ===== attempt ${attempt} · ${rec.startedAt} · ${argv.map((a) => JSON.stringify(a)).join(' ')}\n`);
   const t0 = Date.now();
   const headBefore = l.head ?? i.start;
@@ -119,13 +126,29 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
         c.persist();
       },
       onOutput: (chunk, s) => {
-        output = tail(output + chunk, 8000);
-        i.output(chunk, s);
+        // A CLI in a machine-readable mode: its stream is parsed; people see readable text.
+        const shown = parser && s === 'stdout' ? parser.feed(chunk) : chunk;
+        if (parser && s === 'stdout') raw?.write(chunk);
+        output = tail(output + shown, 8000);
+        if (shown) i.output(shown, s);
       },
     });
+    if (parser) {
+      const rest = parser.end();
+      if (rest) {
+        output = tail(output + rest, 8000);
+        i.output(rest, 'stdout');
+      }
+    }
   } finally {
     clearInterval(watch);
     l.process = undefined;
+    if (raw) await new Promise<void>((res) => raw.end(res));
+  }
+  if (parser) {
+    rec.usage = { ...parser.usage };
+    if (parser.skipped.count) i.log.write(`[lanes] ${parser.skipped.count} line(s) of the agent's ${parser.format} output were not understood and skipped, e.g. ${parser.skipped.samples[0]}\n`);
+    if (rec.usage.permissionDenials) c.warn(`the agent was refused ${rec.usage.permissionDenials} tool call(s) for lack of permission (attempt ${attempt})`, l);
   }
   rec.exitCode = r.code;
   rec.exit = describeExit(r);

@@ -41,6 +41,19 @@ const AttemptRecord = z.object({
   head: z.string().optional(),
   verify: VerifyResult.optional(),
   failure: z.string().optional(),
+  /** What the agent used, from its machine-readable output (absent: the CLI does not say). */
+  usage: z
+    .object({
+      inputTokens: z.number().optional(),
+      outputTokens: z.number().optional(),
+      cachedInputTokens: z.number().optional(),
+      costUsd: z.number().optional(),
+      turns: z.number().optional(),
+      permissionDenials: z.number().optional(),
+      premiumRequests: z.number().optional(),
+    })
+    .optional(),
+
   briefFile: z.string(),
 });
 export type AttemptRecord = z.infer<typeof AttemptRecord>;
