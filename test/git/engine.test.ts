@@ -425,7 +425,67 @@ describe('more faults the engine survives', function () {
     assert.deepEqual(JSON.parse(st.out).run.lanes[0].usage, state.lanes[0]!.attempts[0]!.usage);
   });
 
+  describe('budgets', () => {
+    /** A stand-in named codex that prints Codex's --json usage line, then works on (or ends). */
+    function fakeCodex(then: 'hang' | 'finish'): string {
+      const bin = tempDir('lanes-fake-codex-');
+      const usage = JSON.stringify({ type: 'turn.completed', usage: { input_tokens: 300, cached_input_tokens: 0, output_tokens: 60 } });
+      const rest = then === 'hang' ? 'setTimeout(() => {}, 60000);' : "require('fs').writeFileSync('w.txt', 'w\\n');";
+      writeFileSync(path.join(bin, 'codex'), `#!/usr/bin/env node\nconsole.log(${JSON.stringify(usage)});\n${rest}\n`, { mode: 0o755 });
+      return bin;
+    }
+    const codex = { command: ['codex', 'exec', '--json', '{brief}'] };
+
+    it('stops a lane that goes over its token budget, with the reason "budget", and does not retry it', async () => {
+      const repo = newRepo();
+      const bin = fakeCodex('hang');
+      writePlan(repo, [{ id: 'spender', agent: codex, retries: 2, budget: { tokens: 100 } } as never, { id: 'other', agent: agent('write=o.txt:o') }]);
+      const t0 = Date.now();
+      const { state } = await runPlan(repo, { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      assert.deepEqual(statusOf(state), { spender: 'failed', other: 'passed' });
+      assert.equal(state.lanes[0]!.reason, 'budget: 360 tokens used of 100');
+      assert.equal(state.lanes[0]!.attempts.length, 1, 'not retried');
+      assert.ok(Date.now() - t0 < 30_000, 'stopped, not left to its 60 s');
+    });
+
+    it('stops a lane over its minutes', async () => {
+      const repo = newRepo();
+      const pids = path.join(tempDir(), 'pids');
+      writePlan(repo, [{ id: 'slow', agent: agent(`hang=${pids}`) }], { defaults: { budget: { minutes: 0.02 } } });
+      const { state } = await runPlan(repo);
+      assert.equal(state.lanes[0]!.status, 'failed');
+      assert.match(state.lanes[0]!.reason!, /^budget: 0\.0\d agent minutes of 0\.02$/);
+      const [a, child] = readText(pids).split(' ').map(Number);
+      await waitFor(() => !alive(a!) && !alive(child!), 10000, 'the agent to be stopped');
+    });
+
+    it("once the run's budget is spent no new lane starts, and the report says so", async () => {
+      const repo = newRepo();
+      const bin = fakeCodex('finish');
+      writePlan(repo, [{ id: 'first', agent: codex }, { id: 'second', agent: agent('write=s.txt:s'), dependsOn: ['first'] }], { budget: { tokens: 300 } });
+      const { state } = await runPlan(repo, { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      assert.deepEqual(statusOf(state), { first: 'passed', second: 'cancelled' });
+      assert.equal(state.lanes[1]!.reason, "the run's budget: 360 tokens used of 300");
+      assert.equal(state.budgetSpent, "the run's budget: 360 tokens used of 300");
+      const r = await lanes(repo.dir, ['reconcile', '--json']);
+      assert.match(readText(JSON.parse(r.out).report), /\*\*Budget:\*\* the run's budget: 360 tokens used of 300; no lane started after that\./);
+    });
+
+    it("passes the lane's money budget to Claude Code as --max-budget-usd", async () => {
+      const repo = newRepo();
+      const bin = tempDir('lanes-fake-claude-');
+      const argvFile = path.join(tempDir(), 'argv.json');
+      writeFileSync(path.join(bin, 'claude'), `#!/usr/bin/env node\nrequire('fs').writeFileSync(${JSON.stringify(argvFile)}, JSON.stringify(process.argv.slice(2)));\nrequire('fs').writeFileSync('c.txt', 'c\\n');\n`, { mode: 0o755 });
+      writePlan(repo, [{ id: 'c', agent: 'claude', budget: { usd: 0.5 } } as never]);
+      const { state } = await runPlan(repo, { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      assert.equal(state.lanes[0]!.status, 'passed', state.lanes[0]!.reason);
+      const argv = JSON.parse(readText(argvFile)) as string[];
+      assert.deepEqual(argv.slice(argv.indexOf('--max-budget-usd')), ['--max-budget-usd', '0.5']);
+    });
+  });
+
   it('reports an agent that changes the shared git config', async () => {
+
 
 
 

@@ -49,6 +49,19 @@ export const AgentRefSchema = z
   })
   .describe(`The agent that does this lane's work: a preset (${PRESET_NAMES.join(', ')}), a name defined in the plan's "agents", or {"command": [...]}.`);
 
+export const BudgetSchema = z
+  .strictObject({
+    usd: z.number({ error: 'expected an amount in US dollars' }).positive({ message: 'must be greater than 0' }).optional().describe('Most money the agents may spend (as the CLI reports its cost; Claude Code does).'),
+    tokens: z
+      .number({ error: 'expected a whole number of tokens' })
+      .int({ message: 'expected a whole number of tokens' })
+      .positive({ message: 'must be greater than 0' })
+      .optional()
+      .describe('Most tokens (input + output) the agents may use, as their CLIs report them.'),
+    minutes: z.number({ error: 'expected a number of minutes' }).positive({ message: 'must be greater than 0' }).optional().describe('Most agent minutes (summed over attempts).'),
+  })
+  .describe('A cap on what agents may spend. A lane that goes over is stopped with the reason "budget"; once the run\'s budget is spent, no new lane starts.');
+
 export const LaneSchema = z
   .strictObject({
     id: z
@@ -81,6 +94,7 @@ export const LaneSchema = z
       .optional()
       .describe('How many more attempts after a failure; each retry sees the failure in its brief.'),
     env: z.record(z.string(), z.string()).optional().describe('Extra environment variables for this lane.'),
+    budget: BudgetSchema.optional(),
   })
   .describe('One lane: one agent, one worktree, one branch.');
 
@@ -109,9 +123,12 @@ export const PlanSchema = z
         agent: AgentRefSchema.optional(),
         timeoutMinutes: z.number({ error: 'expected a number of minutes' }).positive({ message: 'must be greater than 0' }).optional(),
         retries: z.number({ error: 'expected a whole number' }).int({ message: 'expected a whole number' }).min(0, { message: 'must be 0 or more' }).optional(),
+        budget: BudgetSchema.optional(),
       })
       .optional()
-      .describe('Defaults for lanes that do not set agent, timeoutMinutes or retries.'),
+      .describe('Defaults for lanes that do not set agent, timeoutMinutes, retries or budget.'),
+    budget: BudgetSchema.optional().describe("The whole run's budget: once it is spent no new lane starts (lanes have their own with \"budget\" or defaults.budget)."),
+
     worktree: z
       .strictObject({
         copy: z

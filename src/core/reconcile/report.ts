@@ -36,7 +36,9 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
     );
   }
   lines.push('');
+  if (state.budgetSpent) lines.push(`**Budget:** ${state.budgetSpent}; no lane started after that.`, '');
   const all = state.lanes.flatMap((l) => l.attempts.map((a) => a.usage));
+
   if (all.some(Boolean)) lines.push(`Agents used, all lanes: ${describeUsage(sumUsage(all))}${all.some((u) => !u) ? ' (some attempts did not report their usage)' : ''}.`, '');
   const warnings = state.lanes.flatMap((l) => l.warnings.map((w) => `- **${l.id}**: ${w.split('\n')[0]}`));
   if (warnings.length || state.warnings.length) lines.push('## Warnings', '', ...state.warnings.map((w) => `- ${w}`), ...warnings, '');

@@ -4,7 +4,8 @@
  * committed, and the lane's verify. It reports what happened; the judge decides what it means.
  */
 import { createWriteStream, promises as fs, WriteStream } from 'node:fs';
-import { createStreamParser, streamFormatOf } from '../agents/streams';
+import { AgentUsage, createStreamParser, streamFormatOf } from '../agents/streams';
+
 
 import * as path from 'node:path';
 import { agentArgv, commandArgv, describeCommand, ResolvedAgent } from '../agents/resolve';
@@ -57,6 +58,10 @@ export interface AttemptInput {
   feedback?: string;
   timeoutMs: number;
   signal: AbortSignal;
+  /** Whether the lane is over its budget, given what this attempt used so far. */
+  overBudget?: (current: AgentUsage, attemptMs: number) => string | undefined;
+  /** What is left of the lane's money budget: passed to CLIs that can cap it themselves. */
+  maxBudgetUsd?: number;
   log: WriteStream;
   output: (chunk: string, stream: 'stdout' | 'stderr' | 'verify') => void;
 }
@@ -84,6 +89,10 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
   });
   await fs.writeFile(briefFile, brief);
   const argv = agentArgv(agent, { brief, briefFile, lane: l.id, worktree: l.worktree });
+  // Claude Code can enforce a money cap itself: the lane's remaining budget, as well.
+  if (i.maxBudgetUsd !== undefined && path.basename(argv[0] ?? '') === 'claude' && argv.includes('-p') && !argv.includes('--max-budget-usd')) {
+    argv.push('--max-budget-usd', String(Math.max(0.0001, +i.maxBudgetUsd.toFixed(4))));
+  }
   const rec: AttemptRecord = { attempt, startedAt: nowIso(), agentArgv: argv, briefFile };
   l.attempts.push(rec);
   c.setStatus(l, 'running', `attempt ${attempt}: ${agent.name}`);
@@ -99,8 +108,23 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
 
   // Commits the agent makes while it works are noticed (for the live conflict radar), not
   // only the one Agent Lanes makes when it exits.
+  // The lane's budget, checked as usage arrives and as time passes: over it, the attempt stops.
+  const attemptAbort = new AbortController();
+  const onLaneAbort = () => attemptAbort.abort();
+  if (i.signal.aborted) attemptAbort.abort();
+  else i.signal.addEventListener('abort', onLaneAbort, { once: true });
+  let overBy: string | undefined;
+  const checkBudget = () => {
+    if (overBy || !i.overBudget) return;
+    overBy = i.overBudget(parser ? parser.usage : {}, Date.now() - t0);
+    if (overBy) {
+      i.log.write(`\n[lanes] stopping the agent: ${overBy}\n`);
+      attemptAbort.abort();
+    }
+  };
   let polling = false;
   const watch = setInterval(() => {
+    checkBudget();
     if (polling) return;
     polling = true;
     gitOut(['rev-parse', '--verify', '--quiet', `refs/heads/${l.branch}`], { cwd: c.repoRoot, readOnly: true })
@@ -119,7 +143,7 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
       argv,
       cwd: l.worktree,
       env: c.env(l, briefFile, brief, attempt, agent.env),
-      signal: i.signal,
+      signal: attemptAbort.signal,
       timeoutMs: i.timeoutMs,
       onSpawn: (pid) => {
         l.process = { pid, argv, startTime: processStartTime(pid), startedAt: nowIso() };
@@ -131,6 +155,7 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
         if (parser && s === 'stdout') raw?.write(chunk);
         output = tail(output + shown, 8000);
         if (shown) i.output(shown, s);
+        if (parser && s === 'stdout') checkBudget();
       },
     });
     if (parser) {
@@ -142,6 +167,7 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
     }
   } finally {
     clearInterval(watch);
+    i.signal.removeEventListener('abort', onLaneAbort);
     l.process = undefined;
     if (raw) await new Promise<void>((res) => raw.end(res));
   }
@@ -177,6 +203,7 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
     agentName: agent.name,
     spawnError: r.spawnError ? { code: r.spawnError.code, message: r.spawnError.message, program: argv[0]! } : undefined,
     cancelled: r.cancelled || i.signal.aborted,
+    budget: overBy ?? (parser ? i.overBudget?.(parser.usage, Date.now() - t0) : undefined),
     timedOut: r.timedOut,
     exitCode: r.code,
     exit: describeExit(r),

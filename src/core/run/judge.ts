@@ -20,6 +20,8 @@ export interface AttemptOutcome {
   outputTail: string;
   timeoutMs: number;
   verify?: { command: string; passed: boolean; exit: string; outputTail: string; cancelled: boolean };
+  /** The attempt was stopped because the lane went over its budget (the reason). */
+  budget?: string;
 }
 
 export type Verdict =
@@ -43,7 +45,10 @@ export function failureText(summary: string, logTail: string, verifyOutput?: str
  * @param runCancelled the whole run was cancelled (not just this lane)
  */
 export function judge(o: AttemptOutcome, attempt: number, usedThisSession: number, allowed: number, runCancelled = false): Verdict {
+  // Over budget: stopped, and another attempt would only spend more.
+  if (o.budget) return { kind: 'failed', status: 'failed', reason: o.budget, failure: `stopped: ${o.budget}` };
   if (o.cancelled || o.verify?.cancelled) {
+
     return { kind: 'cancelled', reason: runCancelled ? 'the run was cancelled' : o.verify?.cancelled ? 'cancelled while verifying' : 'cancelled', failure: 'cancelled' };
   }
   if (o.spawnError) {

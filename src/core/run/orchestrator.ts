@@ -26,7 +26,10 @@ import { cleanEnv, findProgram } from '../util/proc';
 import { isPresetName, PRESETS } from '../agents/presets';
 
 import { commandLineOf, processStartTime, stopRecorded } from '../util/processInfo';
+import { sumUsage } from '../agents/streams';
 import { AttemptContext, runAttempt } from './attempt';
+import { overBudget, spentOf } from './budget';
+
 import { compareFingerprints, fingerprint, Fingerprint } from './guard';
 import { judge } from './judge';
 import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from './memory';
@@ -440,6 +443,7 @@ export class Orchestrator {
           active: new Set(active.keys()),
           maxParallel: this.state.maxParallel,
           cancelled: this.runAbort.signal.aborted,
+          stopStarting: this.runBudgetSpent(),
         });
         for (const t of d.transitions) this.setStatus(this.lane(t.lane), t.status, t.reason);
         for (const id of d.start) {
@@ -471,6 +475,19 @@ export class Orchestrator {
       clearInterval(mirror);
       await this.lease.release();
     }
+  }
+
+  /** Once the run's budget is spent no new lane starts: the reason, said once. */
+  private runBudgetSpent(): string | undefined {
+    if (this.state.budgetSpent) return this.state.budgetSpent;
+    const b = this.plan.budget;
+    if (!b) return undefined;
+    const used = sumUsage(this.state.lanes.flatMap((l) => l.attempts.map((a) => a.usage)));
+    const over = overBudget(b, spentOf(used, this.state.lanes.reduce((a, l) => a + l.busyMs, 0)));
+    if (!over) return undefined;
+    this.state.budgetSpent = `the run's ${over}`;
+    this.warn(`${this.state.budgetSpent}; no new lane starts`);
+    return this.state.budgetSpent;
   }
 
   private limits(lane: Lane) {
@@ -640,6 +657,9 @@ export class Orchestrator {
         const used = (this.attemptsThisSession.get(l.id) ?? 0) + 1;
         this.attemptsThisSession.set(l.id, used);
         const agent = resolveAgent(this.plan, lane, this.opts.defaultAgent, this.opts.agentOverrides);
+        const budget = lane.budget ?? this.plan.defaults?.budget;
+        const before = sumUsage(l.attempts.map((a) => a.usage));
+        const busyBefore = l.busyMs;
         const { outcome, rec } = await runAttempt(ctx, {
           l,
           lane,
@@ -649,6 +669,8 @@ export class Orchestrator {
           feedback: this.opts.feedback?.[l.id],
           timeoutMs: limits.timeoutMs,
           signal: abort.signal,
+          overBudget: budget ? (current, ms) => overBudget(budget, spentOf(sumUsage([before, current]), busyBefore + ms)) : undefined,
+          maxBudgetUsd: budget?.usd !== undefined ? budget.usd - (before.costUsd ?? 0) : undefined,
           log,
           output,
         });

@@ -21,6 +21,8 @@ export interface SchedulerInput {
   maxParallel: number;
   /** The whole run was cancelled: nothing new starts. */
   cancelled: boolean;
+  /** Why nothing new may start (the run's budget is spent): waiting lanes end cancelled with it. */
+  stopStarting?: string;
 }
 
 export interface Transition {
@@ -61,13 +63,15 @@ export function schedule(i: SchedulerInput): Decision {
       .find((d) => d && FINAL_STATUSES.has(d.status) && d.status !== 'passed');
     if (bad) set(id, 'skipped', `dependency ${bad.id} ${bad.status}${bad.reason ? `: ${bad.reason}` : ''}`);
     else if (i.cancelled) set(id, 'cancelled', 'the run was cancelled');
+    else if (i.stopStarting) set(id, 'cancelled', i.stopStarting);
   }
 
   const passed = new Set([...byId.values()].filter((l) => l.status === 'passed').map((l) => l.id));
   const ended = new Set([...byId.values()].filter((l) => FINAL_STATUSES.has(l.status)).map((l) => l.id));
   const ready = i.graph.ready(passed, new Set([...i.active, ...ended])).filter((id) => byId.has(id));
   const start: string[] = [];
-  if (!i.cancelled) {
+  if (!i.cancelled && !i.stopStarting) {
+
     const room = Math.max(0, i.maxParallel - i.active.size);
     start.push(...ready.slice(0, room));
   }

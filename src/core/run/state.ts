@@ -99,6 +99,9 @@ export const RunStateSchema = z.object({
   lanes: z.array(LaneState),
   warnings: z.array(z.string()).default([]),
   cleaned: z.boolean().optional(),
+  /** Set once the run's budget was spent: why no new lane started after that. */
+  budgetSpent: z.string().optional(),
+
 });
 export type RunState = z.infer<typeof RunStateSchema>;
 
