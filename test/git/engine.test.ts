@@ -371,16 +371,28 @@ describe('worktree setup from the plan', function () {
 describe('more faults the engine survives', function () {
   this.timeout(60000);
 
-  it('a brief too long for one argument (E2BIG) fails the lane with the reason, and the run ends', async () => {
+  it('a brief too long for one argument goes by file (inside the worktree, never committed); {brief} points at it', async () => {
     const repo = newRepo();
     repo.write('notes1.md', 'n'.repeat(68_000));
     repo.write('notes2.md', 'm'.repeat(68_000));
     repo.commitAll('big context');
     const AGENT_JS = path.join(__dirname, '../fixtures/agents/agent.js');
-    writePlan(repo, [{ id: 'long', agent: { command: ['node', AGENT_JS, 'brief-to=/dev/null', '{brief}'] } }, { id: 'other', agent: agent('write=o.txt:o') }], { context: ['notes1.md', 'notes2.md'] });
+    writePlan(repo, [{ id: 'long', agent: { command: ['node', AGENT_JS, 'brief-to=brief-arg.txt', '{brief}'] } }, { id: 'other', agent: agent('write=o.txt:o') }], { context: ['notes1.md', 'notes2.md'] });
     const { state } = await runPlan(repo);
-    assert.deepEqual(statusOf(state), { long: 'failed', other: 'passed' });
-    assert.match(state.lanes[0]!.reason!, /^could not start the custom agent \(node\): its command line is too long .*\{briefFile\}$/);
+    assert.deepEqual(statusOf(state), { long: 'passed', other: 'passed' });
+    const l = state.lanes[0]!;
+    const arg = repo.git('show', `${l.branch}:brief-arg.txt`);
+    assert.match(arg, /^Your brief is too long to pass on the command line \(\d+ bytes\)\. It is in the file .*\/\.lanes\/run\/brief\.md/);
+    assert.equal(readText(path.join(l.worktree, '.lanes/run/brief.md')), readText(l.attempts[0]!.briefFile), 'the whole brief, in the worktree');
+    assert.doesNotMatch(repo.git('ls-tree', '-r', '--name-only', l.branch), /\.lanes\/run/, 'never committed');
+  });
+
+  it('a spawn that fails at once (E2BIG from a huge environment) fails the lane with the reason, and the run ends', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'huge', agent: agent('write=h.txt:h'), env: { HUGE: 'x'.repeat(200_000) } } as never]);
+    const { state } = await runPlan(repo);
+    assert.equal(state.lanes[0]!.status, 'failed');
+    assert.match(state.lanes[0]!.reason!, /^could not start the custom agent \(node\): its command line is too long/);
   });
 
   it('mirrors the shared memory: a note reaches a running lane within seconds and a later lane\'s brief, and is never committed', async () => {

@@ -17,7 +17,7 @@ describe('first-run approval', () => {
 
   it('lists the exact commands that will run: agents, verify, setup, integration check', () => {
     assert.deepEqual(commandsOf(plan, 'claude', {}), [
-      'a: claude -p {brief} --permission-mode acceptEdits --allowedTools Bash --output-format text',
+      'a: claude -p {brief} --permission-mode acceptEdits --allowedTools Bash --output-format stream-json --verbose',
       'a verify: make check',
       'b: ./agent.sh {briefFile} "two words"',
       'setup: npm ci',

@@ -32,10 +32,11 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     label: 'Claude Code',
     executable: 'claude',
     // -p: print mode (non-interactive); acceptEdits lets it write files in its own worktree.
+    // stream-json (which needs --verbose) gives tokens, cost, turns and permission denials.
     // Without --allowedTools Bash every shell command is refused in -p mode ("requires approval"),
     // so the agent could not run tests or builds (seen with Claude Code 2.1 against a scripted
     // model server); bypassPermissions is refused outright as root.
-    command: ['claude', '-p', '{brief}', '--permission-mode', 'acceptEdits', '--allowedTools', 'Bash', '--output-format', 'text'],
+    command: ['claude', '-p', '{brief}', '--permission-mode', 'acceptEdits', '--allowedTools', 'Bash', '--output-format', 'stream-json', '--verbose'],
     plannerCommand: ['claude', '-p', '{prompt}', '--output-format', 'text'],
     docs: 'https://docs.anthropic.com/en/docs/claude-code/cli-reference',
     install: 'npm install -g @anthropic-ai/claude-code',
@@ -46,7 +47,7 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     executable: 'codex',
     // exec: non-interactive, with the workspace-write sandbox. (Codex CLI 0.169 removed
     // --full-auto: `exec --full-auto` exits 2 with "unexpected argument".)
-    command: ['codex', 'exec', '--sandbox', 'workspace-write', '{brief}'],
+    command: ['codex', 'exec', '--json', '--sandbox', 'workspace-write', '{brief}'],
     plannerCommand: ['codex', 'exec', '--sandbox', 'read-only', '{prompt}'],
     docs: 'https://github.com/openai/codex/blob/main/docs/exec.md',
     install: 'npm install -g @openai/codex',
@@ -69,7 +70,7 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     // -p: non-interactive prompt; --yolo: accept tool calls without asking; --skip-trust: a lane
     // worktree is a folder Gemini CLI has never seen (0.61 exits 55, "not running in a trusted
     // directory", without it).
-    command: ['gemini', '-p', '{brief}', '--yolo', '--skip-trust'],
+    command: ['gemini', '-p', '{brief}', '--yolo', '--skip-trust', '--output-format', 'stream-json'],
     plannerCommand: ['gemini', '-p', '{prompt}', '--skip-trust'],
     docs: 'https://github.com/google-gemini/gemini-cli/blob/main/docs/cli/headless.md',
     install: 'npm install -g @google/gemini-cli',
@@ -79,7 +80,7 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     label: 'GitHub Copilot CLI',
     executable: 'copilot',
     // -p: programmatic mode; --allow-all-tools: no per-tool approval prompts.
-    command: ['copilot', '-p', '{brief}', '--allow-all-tools'],
+    command: ['copilot', '-p', '{brief}', '--allow-all-tools', '--output-format', 'json'],
     plannerCommand: ['copilot', '-p', '{prompt}'],
     docs: 'https://docs.github.com/en/copilot/how-tos/use-copilot-agents/use-copilot-cli',
     install: 'npm install -g @github/copilot',

@@ -16,10 +16,14 @@ import { describeExit } from '../util/proc';
 import { processStartTime } from '../util/processInfo';
 import { buildBrief } from './brief';
 import type { AttemptOutcome } from './judge';
-import { memoryFile, readMemory, worktreeMemoryDir } from './memory';
+import { memoryFile, readMemory, WORKTREE_RUN_DIR, worktreeMemoryDir } from './memory';
+
 import type { LaneRunner } from './runner';
 import type { AttemptRecord, LaneState, LaneStatus, RunPaths } from './state';
 import type { LaneWorkspace } from './workspace';
+
+/** Briefs longer than this go to the agent by file (one argv element may hold 128 KiB). */
+export const LONG_BRIEF_BYTES = 100 * 1024;
 
 /** How often a running lane's branch is checked for commits its agent made. */
 export const COMMIT_POLL_MS = 2000;
@@ -88,7 +92,17 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
     feedback: i.feedback,
   });
   await fs.writeFile(briefFile, brief);
-  const argv = agentArgv(agent, { brief, briefFile, lane: l.id, worktree: l.worktree });
+  // One argument may hold 128 KiB at most (E2BIG beyond): a long brief goes by file, into the
+  // worktree (agents may read only there) in a folder no commit takes, and {brief} becomes a
+  // pointer to it.
+  let briefArg = brief;
+  if (Buffer.byteLength(brief) > LONG_BRIEF_BYTES && agent.argv.some((a) => a.includes('{brief}'))) {
+    const inWorktree = path.join(l.worktree, ...WORKTREE_RUN_DIR.split('/'), 'brief.md');
+    await fs.mkdir(path.dirname(inWorktree), { recursive: true });
+    await fs.writeFile(inWorktree, brief);
+    briefArg = `Your brief is too long to pass on the command line (${Buffer.byteLength(brief)} bytes). It is in the file ${inWorktree} (inside your worktree, never committed). Read that file first, all of it, then do what it says.`;
+  }
+  const argv = agentArgv(agent, { brief: briefArg, briefFile, lane: l.id, worktree: l.worktree });
   // Claude Code can enforce a money cap itself: the lane's remaining budget, as well.
   if (i.maxBudgetUsd !== undefined && path.basename(argv[0] ?? '') === 'claude' && argv.includes('-p') && !argv.includes('--max-budget-usd')) {
     argv.push('--max-budget-usd', String(Math.max(0.0001, +i.maxBudgetUsd.toFixed(4))));

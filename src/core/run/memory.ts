@@ -46,7 +46,9 @@ export async function readMemory(memoryDir: string): Promise<{ lane: string; tex
  * own file goes to the run's store, and every other lane's notes come into its folder.
  */
 export const WORKTREE_MEMORY_DIR = '.lanes/memory';
-const EXCLUDE_LINE = '/.lanes/memory/';
+/** Files of the run for the agent inside its worktree (a long brief), never committed either. */
+export const WORKTREE_RUN_DIR = '.lanes/run';
+const EXCLUDE_LINES = ['/.lanes/memory/', '/.lanes/run/'];
 
 export function worktreeMemoryDir(worktree: string): string {
   return path.join(worktree, ...WORKTREE_MEMORY_DIR.split('/'));
@@ -59,9 +61,12 @@ export function worktreeMemoryDir(worktree: string): string {
 export async function excludeMemoryFolder(commonDir: string): Promise<void> {
   const file = path.join(commonDir, 'info', 'exclude');
   const text = await fs.readFile(file, 'utf8').catch(() => '');
-  if (text.split('\n').some((l) => l.trim() === EXCLUDE_LINE)) return;
+  const have = new Set(text.split('\n').map((l) => l.trim()));
+  const missing = EXCLUDE_LINES.filter((l) => !have.has(l));
+  if (!missing.length) return;
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.appendFile(file, `${text && !text.endsWith('\n') ? '\n' : ''}# Agent Lanes: the lanes' shared notes inside lane worktrees (never committed)\n${EXCLUDE_LINE}\n`);
+  await fs.appendFile(file, `${text && !text.endsWith('\n') ? '\n' : ''}# Agent Lanes: the lanes' shared notes and run files inside lane worktrees (never committed)\n${missing.join('\n')}\n`);
+
 }
 
 /**
