@@ -108,6 +108,8 @@ export class ReconcilePanel implements vscode.Disposable {
       run: this.run,
       goal: plan?.goal ?? '',
       roles: Object.fromEntries((plan?.lanes ?? []).map((l) => [l.id, l.role ?? 'implement'])),
+      budgets: Object.fromEntries((plan?.lanes ?? []).map((l) => [l.id, l.budget ?? plan?.defaults?.budget])),
+
       files: this.files,
       pairs: this.pairs,
       excluded: this.excluded,

@@ -7,7 +7,9 @@
 import * as vscode from 'vscode';
 import { changedFiles, FileChange } from '../core/reconcile/diff';
 import type { Lane } from '../core/plan/schema';
+import { laneSpending } from '../core/run/budget';
 import type { LaneState, LaneStatus } from '../core/run/state';
+
 import { laneUri } from './content';
 import type { FolderModel, WorkspaceModel } from './model';
 
@@ -105,6 +107,13 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         label: c.kind === 'conflict' ? `conflicts with ${other}: ${c.files.join(', ')}` : `also changed by ${other}: ${c.files.join(', ')}`,
         icon: c.kind === 'conflict' ? 'warning' : 'info',
       });
+    }
+    if (st) {
+      const spending = laneSpending(st, lane.budget ?? (folder.live?.plan ?? folder.plan?.plan)?.defaults?.budget);
+      if (spending.used || spending.budget) {
+        const label = [spending.used ? `used ${spending.used}` : 'usage not reported', spending.budget ? `budget ${spending.budget}` : ''].filter(Boolean).join(' · ');
+        out.push({ kind: 'info', folder, lane: lane.id, key: 'usage', label, tooltip: spending.over ?? label, icon: spending.over ? 'warning' : 'credit-card' });
+      }
     }
     if (st?.reason && ['failed', 'timed-out', 'skipped', 'cancelled'].includes(st.status)) {
       out.push({ kind: 'info', folder, lane: lane.id, key: 'reason', label: st.reason.split('\n')[0]!, tooltip: st.reason, icon: 'note' });

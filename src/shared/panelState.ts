@@ -5,7 +5,14 @@
 import type { FileChange } from '../core/reconcile/diff';
 import type { QueueResult } from '../core/reconcile/queue';
 import type { PairResult } from '../core/reconcile/radar';
+import { Budget, laneSpending } from '../core/run/budget';
 import type { RunState } from '../core/run/state';
+
+function spendingOf(l: RunState['lanes'][number], budget: Budget | undefined): { used?: string; budget?: string } {
+  const s = laneSpending(l, budget);
+  return { ...(s.used ? { used: s.used } : {}), ...(s.budget ? { budget: s.budget } : {}) };
+}
+
 import type { LaneView, PairView, PanelState, QueueView } from './protocol';
 
 export interface PanelInput {
@@ -20,6 +27,8 @@ export interface PanelInput {
   queue?: QueueView;
   lastApply?: PanelState['lastApply'];
   busy?: string;
+  /** Each lane's budget (lane, else the plan's defaults). */
+  budgets?: Record<string, Budget | undefined>;
 }
 
 export function isMergeable(l: RunState['lanes'][number]): boolean {
@@ -40,6 +49,7 @@ export function buildPanelState(i: PanelInput): PanelState {
       files: (i.files[l.id] ?? []).map((f) => ({ path: f.path, oldPath: f.oldPath, kind: f.kind, added: f.added, removed: f.removed, binary: f.binary })),
       accepted: mergeable && !i.excluded.has(l.id),
       mergeable,
+      ...spendingOf(l, i.budgets?.[l.id]),
     };
   });
   const pairs: PairView[] = i.pairs.map((p) => ({ a: p.a, b: p.b, kind: p.kind, files: p.files }));

@@ -33,6 +33,11 @@ export const LaneView = z.object({
   accepted: z.boolean(),
   /** Whether its work can be merged at all (it passed and has a head). */
   mergeable: z.boolean(),
+  /** What its agent used ("300 in / 60 out · $0.0024 · 3 turns"), when the CLI reports it. */
+  used: z.string().max(300).optional(),
+  /** What it spent against its budget, when it has one. */
+  budget: z.string().max(300).optional(),
+
 });
 
 export const PairView = z.object({ a: id, b: id, kind: z.enum(['conflict', 'hotspot']), files: z.array(filePath) });

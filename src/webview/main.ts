@@ -55,6 +55,8 @@ function lanesSection(s: PanelState): HTMLElement {
       el('span', { class: `status status-${l.status}` }, icon(STATUS_ICON[l.status] ?? 'circle-outline'), ` ${l.status}`),
       el('span', { class: 'muted' }, `${l.role} · ${l.attempts} attempt${l.attempts === 1 ? '' : 's'}`),
       l.verify ? el('span', { class: l.verify.passed ? 'ok' : 'bad' }, `verify ${l.verify.passed ? 'passed' : 'failed'}: ${l.verify.command}`) : undefined,
+      l.used || l.budget ? el('span', { class: 'muted' }, [l.used ? `used ${l.used}` : '', l.budget ? `budget ${l.budget}` : ''].filter(Boolean).join(' · ')) : undefined,
+
     );
     const lane = el('div', { class: 'lane', 'data-lane': l.id }, head);
     if (l.reason && l.status !== 'passed') lane.append(el('div', { class: 'muted reason' }, l.reason.split('\n')[0]!));

@@ -18,7 +18,7 @@ function fakeBin(): string {
     writeFileSync(path.join(bin, name), `#!/bin/sh\ncase "$*" in\n  *--version*) echo '${version}' ;;\n  *--help*) printf '%s\\n' '${help.replace(/\n/g, "' '")}' ;;\n  *) exit 2 ;;\nesac\n`);
     chmodSync(path.join(bin, name), 0o755);
   };
-  script('claude', '2.1.331 (Claude Code)', 'Usage: claude [options]\n  -p, --print  Print response\n  --permission-mode <mode>\n  --allowedTools, --allowed-tools <tools...>\n  --output-format <format>');
+  script('claude', '2.1.331 (Claude Code)', 'Usage: claude [options]\n  -p, --print  Print response\n  --permission-mode <mode>\n  --allowedTools, --allowed-tools <tools...>\n  --output-format <format>\n  --verbose  Override verbose mode');
   // An older codex: exec still has --full-auto and no --sandbox.
   script('codex', 'codex-cli 0.40.0', 'Usage: codex exec [OPTIONS] [PROMPT]\n      --full-auto  Convenience alias\n  -m, --model <MODEL>');
   symlinkSync(process.execPath, path.join(bin, 'node'));
@@ -40,12 +40,16 @@ describe('lanes doctor', () => {
       { flag: '--permission-mode', accepted: true },
       { flag: '--allowedTools', accepted: true },
       { flag: '--output-format', accepted: true },
+      { flag: '--verbose', accepted: true },
     ]);
     assert.deepEqual(claude.auth.vars.filter((v) => v.set), [{ name: 'ANTHROPIC_API_KEY', set: true }]);
     assert.deepEqual(claude.problems, []);
     const codex = r.agents.find((a) => a.preset === 'codex')!;
-    assert.deepEqual(codex.flags, [{ flag: '--sandbox', accepted: false }]);
-    assert.match(codex.problems[0]!, /does not list --sandbox in its help/);
+    assert.deepEqual(codex.flags, [
+      { flag: '--json', accepted: false },
+      { flag: '--sandbox', accepted: false },
+    ]);
+    assert.match(codex.problems[1]!, /does not list --sandbox in its help/);
     assert.equal(codex.auth.ready, true, 'logged in (auth.json)');
     const gemini = r.agents.find((a) => a.preset === 'gemini')!;
     assert.equal(gemini.path, undefined);
@@ -60,7 +64,7 @@ describe('lanes doctor', () => {
     assert.equal(t.code, 0, t.err);
     assert.match(t.out, /^✓ git version /m);
     assert.match(t.out, /^✓ Claude Code +2\.1\.331 \(Claude Code\)/m);
-    assert.match(t.out, /flags: --sandbox ✗/);
+    assert.match(t.out, /flags: --json ✗ --sandbox ✗/);
     assert.match(t.out, /^✗ Gemini CLI +not installed$/m);
     const j = await lanes(repo.dir, ['doctor', '--json'], { PATH: bin, HOME: tempDir() });
     assert.deepEqual(JSON.parse(j.out).agents.map((a: { preset: string }) => a.preset), ['claude', 'codex', 'aider', 'gemini', 'copilot']);

@@ -86,3 +86,15 @@ describe('reconcile panel: protocol and state', () => {
     assert.equal(v.passed, true);
   });
 });
+
+describe('reconcile panel: what lanes used', () => {
+  it('shows what each agent used and what it spent against its budget; nothing when unreported', () => {
+    const used = { ...lane('impl', 'passed', 'c'.repeat(40)), busyMs: 90_000, attempts: [{ attempt: 1, startedAt: '', agentArgv: [], briefFile: '', usage: { inputTokens: 300, outputTokens: 60, costUsd: 0.0024, turns: 3 } }] } as RunState['lanes'][number];
+    const s = buildPanelState({ folder: '/r', run: { ...run, lanes: [used, lane('docs', 'passed', 'd'.repeat(40))] } as RunState, goal: 'g', roles: {}, files: {}, pairs: [], excluded: new Set(), budgets: { impl: { usd: 0.5, minutes: 10 } } });
+    assert.equal(s.lanes[0]!.used, '300 in / 60 out · $0.0024 · 3 turns');
+    assert.equal(s.lanes[0]!.budget, '$0.0024 of $0.5 · 1.5 of 10 min');
+    assert.equal(s.lanes[1]!.used, undefined);
+    assert.equal(s.lanes[1]!.budget, undefined);
+    assert.ok(parseToWebview({ type: 'state', state: s }), 'the protocol carries it');
+  });
+});

@@ -2,7 +2,7 @@
  * Budgets, pure: what was spent against a cap (money, tokens, agent minutes), and whether it is
  * over. Money and tokens count only what the agent CLIs report; minutes are measured.
  */
-import type { AgentUsage } from '../agents/streams';
+import { AgentUsage, describeUsage, sumUsage } from '../agents/streams';
 
 export interface Budget {
   usd?: number;
@@ -39,4 +39,16 @@ export function describeSpent(budget: Budget, spent: Spent): string {
   if (budget.tokens !== undefined) out.push(`${spent.tokens === undefined ? 'tokens unknown' : spent.tokens} of ${budget.tokens} tokens`);
   if (budget.minutes !== undefined) out.push(`${spent.minutes.toFixed(1)} of ${budget.minutes} min`);
   return out.join(' · ');
+}
+
+/** What a lane used and, when it has a budget, what it spent against it (for the faces). */
+export function laneSpending(lane: { busyMs: number; attempts: { usage?: AgentUsage }[] }, budget: Budget | undefined): { used?: string; budget?: string; over?: string } {
+  const reported = lane.attempts.some((a) => a.usage);
+  const usage = sumUsage(lane.attempts.map((a) => a.usage));
+  const spent = spentOf(usage, lane.busyMs);
+  return {
+    used: reported ? describeUsage(usage) : undefined,
+    budget: budget ? describeSpent(budget, spent) : undefined,
+    over: overBudget(budget, spent),
+  };
 }
