@@ -159,7 +159,12 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         const item = new vscode.TreeItem(goal ?? (p ? 'The plan has errors' : node.folder.planError ?? 'No plan'), vscode.TreeItemCollapsibleState.None);
         item.id = `goal:${node.folder.root}`;
         item.iconPath = new vscode.ThemeIcon(p && !p.ok ? 'error' : 'target');
-        item.tooltip = p && !p.ok ? p.errors.map((e) => e.message).join('\n') : goal;
+        const run = node.folder.run;
+        const plan = node.folder.live?.plan ?? p?.plan;
+        const total = run ? laneSpending({ busyMs: run.lanes.reduce((a, l) => a + l.busyMs, 0), attempts: run.lanes.flatMap((l) => l.attempts) }, plan?.budget) : {};
+        const spend = [total.used ? `agents used ${total.used}` : '', total.budget ? `run budget ${total.budget}` : '', run?.budgetSpent ?? ''].filter(Boolean).join('\n');
+        item.tooltip = p && !p.ok ? p.errors.map((e) => e.message).join('\n') : `${goal ?? ''}${spend ? `\n\n${spend}` : ''}`;
+
         item.description = p && !p.ok ? `${p.errors.length} error(s): open the plan` : node.folder.run ? `run ${node.folder.run.runId}` : undefined;
         item.command = { command: 'vscode.open', title: 'Open Plan', arguments: [vscode.Uri.file(node.folder.planFile)] };
         item.contextValue = 'goal';
