@@ -3,7 +3,7 @@
  * one attempt, and the local lane runner. (The scheduler and the judge are pure: test/unit.)
  */
 import * as assert from 'node:assert/strict';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { resolveAgent } from '../../src/core/agents/resolve';
 import { LaneGraph } from '../../src/core/plan/graph';
@@ -85,7 +85,21 @@ describe('lane workspace', () => {
   });
 });
 
+describe('lane workspace: never a mass deletion nobody made', () => {
+  it('refuses to commit a worktree that lost every tracked file, and leaves the branch as it was', async () => {
+    const repo = newRepo();
+    const { ws, lanes, ctx } = setup(repo, plan([{ id: 'x', brief: 'b' }] as Plan['lanes']));
+    const l = lanes.get('x')!;
+    await ws.ensure(l, ctx.baseCommit);
+    for (const f of ['README.md', 'src/a.ts', '.lanes/plan.json']) rmSync(path.join(l.worktree, f), { force: true });
+    writeFileSync(path.join(l.worktree, 'stray.txt'), 's\n');
+    await assert.rejects(ws.commitLeftovers(l, 'script', 1), /every tracked file \(\d+\) is gone from the lane's worktree/);
+    assert.equal(repo.git('rev-parse', l.branch), ctx.baseCommit, 'nothing committed');
+  });
+});
+
 describe('one attempt', () => {
+
   it('runs the agent through the runner, notices its own commits while it works, commits leftovers and verifies', async () => {
     const repo = newRepo();
     const p = plan([{ id: 'a', brief: 'b', verify: ['test', '-f', 'left.txt'] }] as Plan['lanes']);

@@ -283,3 +283,31 @@ describe('one error model in the CLI', () => {
     assert.match(log, /GitError/);
   });
 });
+
+describe('crashes at a chosen git step', () => {
+  it('kill -9 between registering a lane worktree and filling it: the resume fills it, and the lane commits only its own work', async () => {
+    const repo = newRepo();
+    repo.write('lib/keep.ts', 'export const keep = 1;\n');
+    repo.commitAll('more files');
+    writePlan(repo, [{ id: 'a', agent: agent('write=new.txt:new') }]);
+    // A git that kills its caller (the orchestrator) when it is asked to fill a worktree.
+    const shim = tempDir('lanes-kill-shim-');
+    writeFileSync(path.join(shim, 'git'), `#!/bin/sh\ncase " $* " in *" read-tree -u "*) kill -9 $PPID; exit 1 ;; esac\nexec ${lanesProcessGit()} "$@"\n`, { mode: 0o755 });
+    const wt = tempDir('lanes-wt-');
+    const killed = lanesBackground(repo.dir, ['run', '--worktree-root', wt], { PATH: `${shim}:${process.env.PATH}` });
+    assert.equal(await killed.exited, null, 'killed by SIGKILL');
+    const s = await session(repo);
+    const runId = (await s.latestRunId())!;
+    const lane = (await s.store.read(runId)).lanes[0]!;
+    assert.ok(existsSync(path.join(lane.worktree, '.git')), 'the worktree was registered');
+    assert.equal(existsSync(path.join(lane.worktree, 'README.md')), false, 'and never filled');
+
+    const r = lanesProcess(repo.dir, ['run', '--resume', '--json']);
+    assert.equal(r.code, 0, r.err);
+    const after = await s.store.read(runId);
+    assert.equal(after.lanes[0]!.status, 'passed');
+    const changed = repo.git('diff', '--name-status', after.lanes[0]!.base!, after.lanes[0]!.head!);
+    assert.equal(changed, 'A\tnew.txt', 'only the agent\'s file: no deletion of the repository');
+    assert.equal(readFileSync(path.join(lane.worktree, 'lib/keep.ts'), 'utf8'), 'export const keep = 1;\n', 'the worktree is whole');
+  });
+});

@@ -126,6 +126,10 @@ export async function ensureWorktree(o: EnsureWorktreeOptions): Promise<EnsuredW
         throw new WorktreeError(`the worktree folder ${abs} of ${o.branch} was deleted; its branch still holds the lane's commits`, 'missingFolder');
       }
       if (!here.locked) await git(['worktree', 'lock', '--reason', o.lockReason, abs], { cwd: o.repo, lockRetries: 6 }).catch(() => undefined);
+      // Registered but never filled (a crash between `worktree add --no-checkout` and
+      // `read-tree -u`): it has no index, so every file would read as deleted and the lane's
+      // leftover commit would delete the whole repository. Fill it now, as a new one would be.
+      if (!(await hasIndex(abs))) return { fresh: true, reusedBranch: false, unfilled: true };
       return { fresh: false, reusedBranch: true };
     }
     const occupied = await fs.readdir(abs).then((e) => e.length > 0, () => false);
@@ -139,15 +143,33 @@ export async function ensureWorktree(o: EnsureWorktreeOptions): Promise<EnsuredW
     return { fresh: true, reusedBranch: hadBranch };
   });
   if (registered.fresh) {
+    if ('unfilled' in registered) {
+      // Only our own killed read-tree can have left a lock here (no agent ever ran in it).
+      await fs.rm(await gitPath(abs, 'index.lock'), { force: true });
+    }
     // Fill the new worktree outside the lock: checkouts of many lanes run in parallel.
     await git(['read-tree', '-u', '--reset', 'HEAD'], { cwd: abs, lockRetries: 8, signal: o.signal });
   }
   // A branch made here starts at startPoint; an existing one may have moved on.
-  const head = registered.fresh && !registered.reusedBranch ? await resolveCommit(o.repo, o.startPoint) : await gitOut(['rev-parse', 'HEAD'], { cwd: abs, readOnly: true });
+  const head = registered.fresh && !registered.reusedBranch && !('unfilled' in registered) ? await resolveCommit(o.repo, o.startPoint) : await gitOut(['rev-parse', 'HEAD'], { cwd: abs, readOnly: true });
   return { created: registered.fresh, reusedBranch: registered.reusedBranch, head };
 }
 
+async function gitPath(worktree: string, name: string): Promise<string> {
+  const p = await gitOut(['rev-parse', '--git-path', name], { cwd: worktree, readOnly: true });
+  return path.resolve(worktree, p);
+}
+
+/** Whether a worktree has its index (a worktree made with --no-checkout and never filled has none). */
+async function hasIndex(worktree: string): Promise<boolean> {
+  return fs.stat(await gitPath(worktree, 'index')).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function resolveCommit(repo: string, rev: string): Promise<string> {
+
   return /^[0-9a-f]{40}$/.test(rev) ? rev : gitOut(['rev-parse', '--verify', `${rev}^{commit}`], { cwd: repo, readOnly: true });
 }
 

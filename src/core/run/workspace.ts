@@ -6,6 +6,8 @@
 import { promises as fs, WriteStream } from 'node:fs';
 import * as path from 'node:path';
 import { commandArgv, describeCommand } from '../agents/resolve';
+import { LanesError } from '../errors';
+
 import { git, gitOut } from '../git/git';
 import { mergeHeads } from '../git/merge';
 import { ensureWorktree, EnsuredWorktree, worktreeStatus } from '../git/worktrees';
@@ -130,6 +132,19 @@ export class LaneWorkspace {
     const st = await worktreeStatus(cwd);
     if (st.dirty.length === 0) return { committed: false, head: st.head };
     await git(['add', '-A'], { cwd, lockRetries: 6 });
+    // Never record a mass deletion nobody made: a worktree that lost every tracked file is broken
+    // (half-made, emptied by hand), and committing that would delete the repository in an apply.
+    const deleted = (await gitOut(['diff', '--cached', '--name-only', '--diff-filter=D', '-z'], { cwd, readOnly: true })).split('\0').filter(Boolean).length;
+    if (deleted > 0) {
+      const tracked = (await gitOut(['ls-tree', '-r', '--name-only', '-z', 'HEAD'], { cwd, readOnly: true })).split('\0').filter(Boolean).length;
+      if (deleted === tracked) {
+        await git(['reset', '--quiet'], { cwd, lockRetries: 6 });
+        throw new WorkspaceError(
+          `every tracked file (${tracked}) is gone from the lane's worktree: that is a broken worktree, not the agent's work, so nothing was committed (the branch keeps the lane's commits)`,
+          'massDeletion',
+        );
+      }
+    }
     const lane = this.c.plan.lanes.find((x) => x.id === l.id)!;
     const subject = `lanes(${l.id}): ${lane.brief.trim().split('\n')[0]!.slice(0, 60)}`;
     const message = [
@@ -146,6 +161,16 @@ export class LaneWorkspace {
     ].join('\n');
     await git(['commit', '--quiet', '--no-verify', '-F', '-'], { cwd, input: message, env: this.c.identity, lockRetries: 6 });
     return { committed: true };
+  }
+}
+
+export class WorkspaceError extends LanesError {
+  constructor(
+    message: string,
+    readonly reason: 'massDeletion',
+  ) {
+    super(message);
+    this.name = 'WorkspaceError';
   }
 }
 
