@@ -3,7 +3,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import * as path from 'node:path';
 import { commonDir } from '../../src/core/git/git';
 import { ApplyRefused, applyToCheckout, readJournal, recoverApply, selectionTarget, undoApply } from '../../src/core/reconcile/apply';
-import { createTempRepo, TempRepo } from '../helpers/repo';
+import { createTempRepo, tempDir, TempRepo } from '../helpers/repo';
 
 /** Every file under the checkout (not .git) with its bytes and mode, plus git's view. */
 function picture(repo: TempRepo): { files: Record<string, string>; status: string; index: string } {
@@ -67,7 +67,25 @@ function expectRefused(reason: ApplyRefused['reason'], files: string[]) {
 describe('apply into the user\'s checkout', function () {
   this.timeout(60000);
 
+  it('runs no repository hook in the user\'s checkout, not even one an agent pointed core.hooksPath at', async () => {
+    const f = await fixture();
+    const marker = path.join(tempDir(), 'hook-ran');
+    const hook = `#!/bin/sh\necho "$0 $*" >> ${JSON.stringify(marker)}\n`;
+    for (const dir of [path.join(f.common, 'hooks'), path.join(tempDir(), 'evil-hooks')]) {
+      mkdirSync(dir, { recursive: true });
+      for (const name of ['post-checkout', 'post-index-change', 'pre-commit', 'reference-transaction']) writeFileSync(path.join(dir, name), hook, { mode: 0o755 });
+      if (dir.endsWith('evil-hooks')) f.repo.git('config', 'core.hooksPath', dir);
+      await applyToCheckout({ repo: f.repo.dir, commonDir: f.common, base: f.base, target: f.target });
+      await undoApply(f.repo.dir, f.common);
+      assert.equal(existsSync(marker), false, `a hook in ${dir} ran: ${existsSync(marker) ? readFileSync(marker, 'utf8') : ''}`);
+    }
+    // The same hooks do run for the user's own git (the check above can fail).
+    f.repo.git('checkout', '-q', 'lanes-result');
+    assert.ok(existsSync(marker));
+  });
+
   it('updates a clean checkout in place: renames, deletions, binary files, file/folder swaps and the executable bit', async () => {
+
     const f = await fixture();
     const r = await applyToCheckout({ repo: f.repo.dir, commonDir: f.common, base: f.base, target: f.target });
     assert.equal(r.mode, 'clean-update');

@@ -89,10 +89,17 @@ export function gitEnv(extra: NodeJS.ProcessEnv = {}, readOnly = false): NodeJS.
     GIT_ASKPASS: '',
     SSH_ASKPASS: '',
     GCM_INTERACTIVE: 'never',
+    // No repository hook runs for a git command of ours: an agent can write hooks (or point
+    // core.hooksPath somewhere), and ours run in the user's checkout (apply, undo) and the
+    // integration worktree. Config from the environment outranks every config file.
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'core.hooksPath',
+    GIT_CONFIG_VALUE_0: '/dev/null',
     ...(readOnly ? { GIT_OPTIONAL_LOCKS: '0' } : {}),
     ...extra,
   });
 }
+
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
