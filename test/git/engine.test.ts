@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { commonDir } from '../../src/core/git/git';
 import { ensureWorktree, listWorktrees } from '../../src/core/git/worktrees';
@@ -358,7 +358,43 @@ describe('worktree setup from the plan', function () {
     assert.equal(readText(path.join(state.lanes[0]!.worktree, 'setup-ran.txt')), 'a\n');
   });
 
+  it('never copies a link out of the lane: a symlink inside the repository becomes its content, one pointing outside is refused', async () => {
+    const repo = newRepo();
+    const outside = path.join(tempDir('lanes-outside-'), 'secret.txt');
+    writeFileSync(outside, 'the user\'s secret\n');
+    writeFileSync(path.join(repo.dir, '.gitignore'), '.env\nconf/\nreal.env\n');
+    repo.commitAll('ignore');
+    writeFileSync(path.join(repo.dir, 'real.env'), 'TOKEN=abc\n');
+    symlinkSync('real.env', path.join(repo.dir, '.env'));
+    mkdirSync(path.join(repo.dir, 'conf'));
+    writeFileSync(path.join(repo.dir, 'conf', 'ok.txt'), 'ok\n');
+    symlinkSync(outside, path.join(repo.dir, 'conf', 'leak.txt'));
+    writePlan(repo, [{ id: 'a', agent: agent('write=x.txt:x') }], { worktree: { copy: ['.env', 'conf'] } });
+    const { state } = await runPlan(repo);
+    const wt = state.lanes[0]!.worktree;
+    assert.equal(state.lanes[0]!.status, 'passed', state.lanes[0]!.reason);
+    assert.equal(lstatSync(path.join(wt, '.env')).isSymbolicLink(), false, 'a file, not a link to the user\'s .env');
+    assert.equal(readText(path.join(wt, '.env')), 'TOKEN=abc\n');
+    assert.equal(readText(path.join(wt, 'conf', 'ok.txt')), 'ok\n');
+    assert.equal(existsSync(path.join(wt, 'conf', 'leak.txt')), false, 'the link out of the repository was not copied');
+    assert.ok(state.lanes[0]!.warnings.some((w) => w === `worktree.copy: "conf/leak.txt" is a symlink to ${outside}, outside the repository: not copied`), JSON.stringify(state.lanes[0]!.warnings));
+  });
+
+  it('rejects a context file that is a symlink out of the repository, and never puts its text in a brief', async () => {
+    const repo = newRepo();
+    const outside = path.join(tempDir('lanes-outside-'), 'id_rsa');
+    writeFileSync(outside, 'PRIVATE KEY\n');
+    symlinkSync(outside, path.join(repo.dir, 'notes.md'));
+    repo.commitAll('a hostile repository commits a link');
+    writePlan(repo, [{ id: 'a', agent: agent('write=x.txt:x') }], { context: ['notes.md'] });
+    const r = await lanes(repo.dir, ['validate']);
+    assert.equal(r.code, 1);
+    assert.match(r.out + r.err, /"notes\.md" is a symlink to a file outside the repository; context files must be inside it/);
+    await assert.rejects(Orchestrator.prepare({ cwd: repo.dir, worktreeRoot: tempDir() }), /symlink to a file outside the repository/);
+  });
+
   it('fails the lane with the command and its output when a setup command fails', async () => {
+
     const repo = newRepo();
     writePlan(repo, [{ id: 'a', agent: agent('write=x.txt:x') }], { worktree: { setup: ['echo "npm ci broke" >&2; exit 7'] } });
     const { state } = await runPlan(repo);

@@ -2,7 +2,7 @@ import { LanesError } from '../errors';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../util/fsx';
+import { realPathInside, writeFileAtomic } from '../util/fsx';
 import { Plan, DEFAULT_PLAN_PATH } from './schema';
 import { attachPositions, PlanDiagnostic, validatePlanText, ValidationResult } from './validate';
 
@@ -46,7 +46,13 @@ async function fileDiagnostics(plan: Plan, root: string): Promise<PlanDiagnostic
     try {
       const st = await fs.stat(abs);
       if (!st.isFile()) out.push({ severity: 'error', code: 'context-missing', path: ['context', i], message: `"${rel}" is not a file` });
+      // A symlink committed into a repository can point anywhere (~/.ssh/id_rsa): its target's
+      // text would go into every brief.
+      else if (!(await realPathInside(root, rel))) {
+        out.push({ severity: 'error', code: 'context-missing', path: ['context', i], message: `"${rel}" is a symlink to a file outside the repository; context files must be inside it` });
+      }
     } catch {
+
       out.push({ severity: 'error', code: 'context-missing', path: ['context', i], message: `file "${rel}" not found in the repository` });
     }
   }

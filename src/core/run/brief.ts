@@ -5,9 +5,10 @@
  * attempt failed. Text from the plan is copied as text; nothing here is ever run by a shell.
  */
 import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import type { Lane, Plan } from '../plan/schema';
 import { describeCommand } from '../agents/resolve';
+import { realPathInside } from '../util/fsx';
+
 
 export interface BriefInput {
   plan: Plan;
@@ -76,11 +77,14 @@ export async function buildBrief(b: BriefInput): Promise<string> {
     lines.push('## Shared context', '');
     for (const rel of plan.context) {
       let text: string;
+      // Followed to where it really is: a symlink out of the repository is never read.
+      const real = await realPathInside(b.repoRoot, rel);
       try {
-        text = await fs.readFile(path.join(b.repoRoot, rel), 'utf8');
+        if (!real) throw new Error('outside');
+        text = await fs.readFile(real, 'utf8');
         if (text.length > MAX_CONTEXT_FILE) text = text.slice(0, MAX_CONTEXT_FILE) + '\n… (truncated)';
       } catch {
-        text = '(file not found when this brief was written)';
+        text = real ? '(file not found when this brief was written)' : '(not included: it is not a file inside the repository)';
       }
       lines.push(`### ${rel}`, '', fence(text), '');
     }

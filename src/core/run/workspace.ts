@@ -13,7 +13,9 @@ import { mergeHeads } from '../git/merge';
 import { ensureWorktree, EnsuredWorktree, worktreeStatus } from '../git/worktrees';
 import type { LaneGraph } from '../plan/graph';
 import type { Plan } from '../plan/schema';
+import { realPathInside } from '../util/fsx';
 import { describeExit } from '../util/proc';
+
 import type { LaneRunner } from './runner';
 import type { LaneState } from './state';
 
@@ -74,8 +76,23 @@ export class LaneWorkspace {
       const dest = path.join(l.worktree, path.relative(root, src));
       try {
         await fs.mkdir(path.dirname(dest), { recursive: true });
-        await fs.cp(src, dest, { recursive: true, errorOnExist: false, force: true });
-        o.log.write(`[lanes] copied ${rel}\n`);
+        // Never a link out of the lane: a symlink is copied as its target's content when the
+        // target is inside the repository, and refused (with a warning) when it is not.
+        const refused: string[] = [];
+        await fs.cp(src, dest, {
+          recursive: true,
+          errorOnExist: false,
+          force: true,
+          dereference: true,
+          filter: async (from) => {
+            const st = await fs.lstat(from);
+            if (!st.isSymbolicLink() || (await realPathInside(root, path.relative(root, from)))) return true;
+            refused.push(path.relative(root, from));
+            return false;
+          },
+        });
+        for (const r of refused) o.warn(`worktree.copy: "${r}" is a symlink to ${await fs.readlink(path.join(root, r)).catch(() => '?')}, outside the repository: not copied`);
+        o.log.write(`[lanes] copied ${rel}${refused.length ? ` (not ${refused.join(', ')})` : ''}\n`);
       } catch (e) {
         o.warn(`worktree.copy: could not copy "${rel}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }

@@ -32,3 +32,16 @@ export async function exists(p: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Where `rel` really is once every symlink is followed, if that is inside `root` (itself
+ * resolved); undefined when it leads outside (or does not exist).
+ */
+export async function realPathInside(root: string, rel: string): Promise<string | undefined> {
+  try {
+    const [realRoot, real] = await Promise.all([fs.realpath(root), fs.realpath(path.resolve(root, rel))]);
+    return real === realRoot || real.startsWith(realRoot + path.sep) ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
