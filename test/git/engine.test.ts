@@ -532,7 +532,22 @@ describe('more faults the engine survives', function () {
     });
   });
 
+  it('an agent that switched its worktree to another branch, or deleted it, fails with exactly that reason; its commits are kept', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'switcher', agent: { command: ['sh', '-c', 'git checkout -q -b elsewhere && echo x > x.txt && git add -A && git -c user.name=a -c user.email=a@b commit -qm x'] } },
+      { id: 'deleter', agent: { command: ['sh', '-c', 'echo y > y.txt && git add -A && git -c user.name=a -c user.email=a@b commit -qm y && rm -rf "$LANES_WORKTREE"'] } },
+    ]);
+    const { state } = await runPlan(repo);
+    assert.deepEqual(statusOf(state), { switcher: 'failed', deleter: 'failed' });
+    assert.equal(state.lanes[0]!.reason, `the agent switched its worktree to branch elsewhere; the lane's branch ${state.lanes[0]!.branch} keeps its commits`);
+    assert.equal(state.lanes[1]!.reason, `the agent deleted its worktree (${state.lanes[1]!.worktree}); the lane's branch ${state.lanes[1]!.branch} keeps its commits`);
+    assert.equal(repo.git('show', `${state.lanes[1]!.branch}:y.txt`), 'y', "the deleter's commit is on its branch");
+    assert.equal(repo.git('show', 'elsewhere:x.txt'), 'x', "the switcher's commit is kept too");
+  });
+
   it('reports an agent that changes the shared git config', async () => {
+
 
 
 

@@ -2,10 +2,12 @@
  * git through argv only. Every call gets a clean environment (no GIT_DIR/GIT_WORK_TREE leaking
  * in from a hook or a parent git), C locale so stderr can be classified, no terminal prompts.
  */
+import { existsSync } from 'node:fs';
 import { LanesError } from '../errors';
+
 import { cleanEnv, run, RunOptions } from '../util/proc';
 
-export type GitErrorReason = 'notARepository' | 'lock' | 'conflict' | 'badRef' | 'notInstalled' | 'cancelled' | 'other';
+export type GitErrorReason = 'notARepository' | 'lock' | 'conflict' | 'badRef' | 'notInstalled' | 'noFolder' | 'cancelled' | 'other';
 
 export class GitError extends LanesError {
   constructor(
@@ -36,6 +38,7 @@ export class GitError extends LanesError {
 function summarize(args: readonly string[], exitCode: number | null, stderr: string, stdout: string, reason: GitErrorReason): string {
   const sub = args.find((a) => !a.startsWith('-')) ?? 'git';
   if (reason === 'notInstalled') return 'git is not installed or not on PATH; install git and try again';
+  if (reason === 'noFolder') return `git ${sub} could not run: ${stderr}`;
   if (reason === 'lock') {
     const file = /'([^']+\.lock)'/.exec(stderr)?.[1];
     return `git ${sub} could not take a lock${file ? ` (${file})` : ''}: another git process is using the repository; wait for it to finish${file ? `, or remove ${file} if no git process is running` : ''}`;
@@ -116,6 +119,9 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Gi
     });
     for (const l of listeners) l({ args, cwd: opts.cwd, code: r.code, ms: r.durationMs });
     if (r.spawnError) {
+      // ENOENT is also what a spawn in a folder that no longer exists says: not a missing git.
+      const gone = r.spawnError.code === 'ENOENT' && !existsSync(opts.cwd);
+      if (gone) throw new GitError(args, null, `the folder ${opts.cwd} does not exist (any more)`, '', 'noFolder');
       throw new GitError(args, null, r.spawnError.message, '', r.spawnError.code === 'ENOENT' ? 'notInstalled' : 'other');
     }
     if (r.cancelled) throw new GitError(args, r.code, r.stderr, r.stdout, 'cancelled');

@@ -31,7 +31,20 @@ export const COMMIT_POLL_MS = 2000;
 const nowIso = () => new Date().toISOString();
 const tail = (s: string, n: number) => (s.length > n ? '…' + s.slice(s.length - n) : s);
 
+/** Why the lane's worktree can no longer be used as the lane's, if it cannot. */
+async function brokenWorktree(l: LaneState): Promise<string | undefined> {
+  if (!(await fs.stat(l.worktree).then((s) => s.isDirectory(), () => false))) {
+    return `the agent deleted its worktree (${l.worktree}); the lane's branch ${l.branch} keeps its commits`;
+  }
+  const branch = await gitOut(['symbolic-ref', '--quiet', 'HEAD'], { cwd: l.worktree, readOnly: true }).catch(() => '');
+  if (branch !== `refs/heads/${l.branch}`) {
+    return `the agent switched its worktree to ${branch ? branch.replace(/^refs\/heads\//, 'branch ') : 'a detached HEAD'}; the lane's branch ${l.branch} keeps its commits`;
+  }
+  return undefined;
+}
+
 export interface AttemptContext {
+
   runId: string;
   repoRoot: string;
   plan: Plan;
@@ -193,6 +206,16 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
   rec.exitCode = r.code;
   rec.exit = describeExit(r);
   i.log.write(`\n[lanes] agent ${rec.exit} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+
+  // An agent that took its worktree away (deleted it, or switched it to another branch) did not
+  // do the lane's work there: say exactly that; the lane's branch keeps whatever it committed.
+  const broke = await brokenWorktree(l);
+  if (broke) {
+    i.log.write(`[lanes] ${broke}\n`);
+    rec.endedAt = nowIso();
+    l.busyMs += Date.now() - t0;
+    return { outcome: { agentName: agent.name, cancelled: false, timedOut: false, exitCode: r.code, exit: describeExit(r), changed: false, outputTail: output, timeoutMs: i.timeoutMs, broken: broke }, rec };
+  }
 
   // What the agent noted reaches the shared memory before anything later starts.
   await c.collectMemory(l).catch((e: unknown) => c.warn(`could not read the lane's notes: ${(e as Error).message}`, l));

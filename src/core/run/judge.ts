@@ -22,6 +22,8 @@ export interface AttemptOutcome {
   verify?: { command: string; passed: boolean; exit: string; outputTail: string; cancelled: boolean };
   /** The attempt was stopped because the lane went over its budget (the reason). */
   budget?: string;
+  /** The agent took its worktree away (deleted it, switched its branch): the reason. */
+  broken?: string;
 }
 
 export type Verdict =
@@ -45,7 +47,10 @@ export function failureText(summary: string, logTail: string, verifyOutput?: str
  * @param runCancelled the whole run was cancelled (not just this lane)
  */
 export function judge(o: AttemptOutcome, attempt: number, usedThisSession: number, allowed: number, runCancelled = false): Verdict {
+  // A worktree the agent deleted or moved to another branch: nothing to retry in.
+  if (o.broken) return { kind: 'failed', status: 'failed', reason: o.broken, failure: o.broken };
   // Over budget: stopped, and another attempt would only spend more.
+
   if (o.budget) return { kind: 'failed', status: 'failed', reason: o.budget, failure: `stopped: ${o.budget}` };
   if (o.cancelled || o.verify?.cancelled) {
 
