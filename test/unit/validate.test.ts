@@ -233,3 +233,14 @@ describe('plan validation', () => {
     assert.equal(r.errors[0]!.code, 'unknown-dependency');
   });
 });
+
+describe('plan validation: NUL characters', () => {
+  it('rejects a NUL anywhere in the plan, at its path and line', () => {
+    const text = '{\n  "version": 1,\n  "goal": "g",\n  "lanes": [\n    { "id": "a", "brief": "do \\u0000 this" }\n  ]\n}\n';
+    const r = validatePlanText(text);
+    assert.equal(r.ok, false);
+    const d = r.errors.find((e) => e.code === 'nul-character')!;
+    assert.deepEqual([d.path, d.line], [['lanes', 0, 'brief'], 5]);
+    assert.match(d.message, /contains a NUL character \(\\u0000\), which no command, argument or file name can hold; remove it/);
+  });
+});

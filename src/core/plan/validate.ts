@@ -26,7 +26,16 @@ export type DiagnosticCode =
   | 'cycle'
   | 'unknown-agent'
   | 'scope-overlap'
-  | 'context-missing';
+  | 'context-missing'
+  | 'nul-character';
+
+/** Every string in a JSON value that holds a NUL character, with its path. */
+function nulStrings(v: unknown, at: JsonPath = []): JsonPath[] {
+  if (typeof v === 'string') return v.includes('\0') ? [at] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => nulStrings(x, [...at, i]));
+  if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]): JsonPath[] => [...(k.includes('\0') ? [[...at, k]] : []), ...nulStrings(x, [...at, k])]);
+  return [];
+}
 
 export interface PlanDiagnostic {
   severity: Severity;
@@ -328,6 +337,12 @@ export function attachPositions(diags: PlanDiagnostic[], parsed: ParsedJson): vo
 export function validatePlanValue(input: unknown, parsed?: ParsedJson): ValidationResult {
   const result = PlanSchema.safeParse(input);
   const diags = [...(result.success ? [] : schemaDiagnostics(result.error.issues, input)), ...semanticDiagnostics(input)];
+  // A NUL can be written in JSON ("\u0000") but no program argument, environment variable or
+  // file name can hold one: reject it here, not when a lane fails to start.
+  for (const p of nulStrings(input)) {
+    diags.push({ severity: 'error', code: 'nul-character', path: p, message: 'contains a NUL character (\\u0000), which no command, argument or file name can hold; remove it' });
+  }
+
   if (parsed) {
     for (const dk of parsed.duplicateKeys) {
       const pos = offsetToPosition(parsed.text, dk.offset);
