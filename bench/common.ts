@@ -17,13 +17,23 @@ export function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, env: gitEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
-export function tmp(prefix: string): string {
-  return realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)));
+/** Temp folders of this process, removed when it exits (a fan-out run leaves gigabytes). */
+const created: string[] = [];
+process.on('exit', () => {
+  if (process.env.LANES_BENCH_KEEP) return;
+  for (const d of created) rmSync(d, { recursive: true, force: true, maxRetries: 3 });
+});
+
+/** A new temp folder; removed at exit unless `keep` (a repo other processes use). */
+export function tmp(prefix: string, keep = false): string {
+  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)));
+  if (!keep) created.push(dir);
+  return dir;
 }
 
 /** A repository with `files` files of a few lines each, spread over folders of 100. */
-export function makeRepo(files: number): string {
-  const dir = tmp('lanes-bench-repo-');
+export function makeRepo(files: number, keep = false): string {
+  const dir = tmp('lanes-bench-repo-', keep);
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, 'config', 'gc.auto', '0');
   for (let i = 0; i < files; i++) {

@@ -2,7 +2,8 @@
  * One fan-out, for timing a whole process from outside (e.g. with hyperfine or /usr/bin/time):
  *   npx tsx bench/fanout-one.ts --repo=DIR --mode=ours|raw-par [--lanes=8]
  * Prepare DIR once with: npx tsx bench/fanout-one.ts --make-repo=DIR [--files=5000]
- * Each call creates new branches and worktrees (in a new temp folder), so calls can repeat.
+ * Each call creates new branches and worktrees (in a new temp folder), so calls can repeat; these
+ * folders are kept (removing them would be timed too): delete them with the repository.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ const opt = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`
 
 async function main() {
   if (opt('make-repo')) {
-    const made = makeRepo(Number(opt('files') ?? 5000));
+    const made = makeRepo(Number(opt('files') ?? 5000), true);
     console.log(made);
     return;
   }
@@ -23,7 +24,7 @@ async function main() {
   const tag = Math.random().toString(16).slice(2, 8);
   if (opt('mode') === 'raw-par') {
     const base = git(repo, 'rev-parse', 'HEAD');
-    const root = tmp('lanes-bench-rawp-');
+    const root = tmp('lanes-bench-rawp-', true);
     const codes = await Promise.all(
       Array.from({ length: n }, (_, i) =>
         new Promise<number>((resolve) => {
@@ -38,7 +39,7 @@ async function main() {
   const plan = { version: 1, goal: 'bench', maxParallel: n, lanes: Array.from({ length: n }, (_, i) => ({ id: `l${i}`, brief: 'noop', agent: { command: ['true'] } })) };
   mkdirSync(path.join(repo, '.lanes'), { recursive: true });
   writeFileSync(path.join(repo, '.lanes/plan.json'), JSON.stringify(plan));
-  const o = await Orchestrator.prepare({ cwd: repo, worktreeRoot: tmp('lanes-bench-ours-') });
+  const o = await Orchestrator.prepare({ cwd: repo, worktreeRoot: tmp('lanes-bench-ours-', true) });
   await o.run();
 }
 
