@@ -84,7 +84,43 @@ describe('apply into the user\'s checkout', function () {
     assert.ok(existsSync(marker));
   });
 
+  it('a held index.lock is said as such (the file, and what to do), not as merge conflicts; nothing changes', async () => {
+    const f = await fixture();
+    const before = picture(f.repo);
+    writeFileSync(path.join(f.repo.dir, '.git', 'index.lock'), '');
+    try {
+      await assert.rejects(applyToCheckout({ repo: f.repo.dir, commonDir: f.common, base: f.base, target: f.target }), (e: unknown) => {
+        assert.doesNotMatch(String((e as Error).message), /merge conflicts/);
+        assert.match((e as Error).message, /could not take a lock \(.*\.git\/index\.lock\): another git process is using the repository; wait for it to finish, or remove .*index\.lock if no git process is running/);
+        return true;
+      });
+    } finally {
+      rmSync(path.join(f.repo.dir, '.git', 'index.lock'));
+    }
+    assert.deepEqual(picture(f.repo), before);
+  });
+
+  it('refuses while the index has unresolved merge conflicts, changing nothing', async () => {
+    const f = await fixture();
+    f.repo.git('checkout', '-q', '-b', 'side');
+    f.repo.write('notes.txt', 'side notes\n');
+    f.repo.commitAll('side');
+    f.repo.git('checkout', '-q', 'main');
+    f.repo.write('notes.txt', 'main notes\n');
+    f.repo.commitAll('main');
+    try {
+      f.repo.git('merge', 'side');
+    } catch {
+      /* the conflict is the point */
+    }
+    const before = picture(f.repo);
+    await assert.rejects(applyToCheckout({ repo: f.repo.dir, commonDir: f.common, base: f.base, target: f.target }), expectRefused('unmergedIndex', []));
+    assert.deepEqual(picture(f.repo), before);
+  });
+
   it('updates a clean checkout in place: renames, deletions, binary files, file/folder swaps and the executable bit', async () => {
+
+
 
     const f = await fixture();
     const r = await applyToCheckout({ repo: f.repo.dir, commonDir: f.common, base: f.base, target: f.target });

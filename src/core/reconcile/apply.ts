@@ -21,7 +21,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { BusyError, LanesError, storageError } from '../errors';
 import { ownerAlive, ownerFor } from '../util/ownerLock';
-import { git, gitOut } from '../git/git';
+import { git, GitError, gitOut } from '../git/git';
 import { trialMerge } from '../git/merge';
 import { writeFileAtomic } from '../util/fsx';
 import { parseHunks } from './diff';
@@ -142,10 +142,16 @@ export async function snapshotCheckout(repo: string, message: string): Promise<{
   const head = await gitOut(['rev-parse', '--verify', 'HEAD^{commit}'], { cwd: repo, readOnly: true });
   let indexTree: string;
   try {
-    indexTree = await gitOut(['write-tree'], { cwd: repo });
-  } catch {
-    throw new ApplyRefused('your index has unresolved merge conflicts; resolve them first', 'unmergedIndex', []);
+    indexTree = await gitOut(['write-tree'], { cwd: repo, lockRetries: 3 });
+  } catch (e) {
+    // Only an index with conflicts is that; a held index.lock (another git at work, or a stale
+    // lock after a crash) is said as such, with the file (GitError's message names it).
+    if (e instanceof GitError && /unmerged|not able to write|error building trees/i.test(e.stderr)) {
+      throw new ApplyRefused('your index has unresolved merge conflicts; resolve them first', 'unmergedIndex', []);
+    }
+    throw e;
   }
+
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lanes-apply-'));
   try {
     const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
