@@ -546,7 +546,21 @@ describe('more faults the engine survives', function () {
     assert.equal(repo.git('show', 'elsewhere:x.txt'), 'x', "the switcher's commit is kept too");
   });
 
+  it("bounds a lane's log: 3 MB of output keeps its start and end, a marker, and the limit", async () => {
+    const repo = newRepo();
+    const script = "for(let i=0;i<30000;i++)process.stdout.write('line '+i+' '+'x'.repeat(90)+'\\n');require('fs').writeFileSync('done.txt','d\\n')";
+    writePlan(repo, [{ id: 'loud', agent: { command: ['node', '-e', script] } }]);
+    const { state } = await runPlan(repo, { env: { ...process.env, LANES_LOG_MAX_BYTES: '200000' } });
+    assert.equal(state.lanes[0]!.status, 'passed', state.lanes[0]!.reason);
+    const log = readText(path.join(runPaths(await commonDir(repo.dir), state.runId).logs, 'loud.log'));
+    assert.ok(log.length < 210_000, `log is ${log.length} characters`);
+    assert.match(log, /line 0 x/);
+    assert.match(log, /line 29999 x/);
+    assert.match(log, /\[lanes\] … \d+ characters of output left out here \(the log keeps 200000; set LANES_LOG_MAX_BYTES=0 to keep everything\) …/);
+  });
+
   it('reports an agent that changes the shared git config', async () => {
+
 
 
 

@@ -3,7 +3,7 @@
  * runner with its output captured, commits noticed while it works, what it left behind
  * committed, and the lane's verify. It reports what happened; the judge decides what it means.
  */
-import { createWriteStream, promises as fs, WriteStream } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import { AgentUsage, createStreamParser, streamFormatOf } from '../agents/streams';
 
 
@@ -18,6 +18,7 @@ import { buildBrief } from './brief';
 import type { AttemptOutcome } from './judge';
 import { memoryFile, readMemory, WORKTREE_RUN_DIR, worktreeMemoryDir } from './memory';
 
+import type { LogSink } from './boundedLog';
 import type { LaneRunner } from './runner';
 import type { AttemptRecord, LaneState, LaneStatus, RunPaths } from './state';
 import type { LaneWorkspace } from './workspace';
@@ -79,7 +80,7 @@ export interface AttemptInput {
   overBudget?: (current: AgentUsage, attemptMs: number) => string | undefined;
   /** What is left of the lane's money budget: passed to CLIs that can cap it themselves. */
   maxBudgetUsd?: number;
-  log: WriteStream;
+  log: LogSink;
   output: (chunk: string, stream: 'stdout' | 'stderr' | 'verify') => void;
 }
 

@@ -28,6 +28,8 @@ import { isPresetName, PRESETS } from '../agents/presets';
 import { commandLineOf, processStartTime, stopRecorded } from '../util/processInfo';
 import { sumUsage } from '../agents/streams';
 import { AttemptContext, runAttempt } from './attempt';
+import { BoundedLog, logLimitFrom } from './boundedLog';
+
 import { overBudget, spentOf } from './budget';
 
 import { compareFingerprints, fingerprint, Fingerprint } from './guard';
@@ -73,6 +75,8 @@ export interface EngineOptions {
   runner?: LaneRunner;
   /** What the run's lock says this process is doing ("lanes run", "VS Code: Run Plan"). */
   command?: string;
+  /** Most characters of agent output a lane's log keeps (start and end; 0: all). Default 4 MiB or $LANES_LOG_MAX_BYTES. */
+  logMaxBytes?: number;
 }
 
 export type RunEvent =
@@ -578,8 +582,9 @@ export class Orchestrator {
     this.running.add(l.id);
     const log = createWriteStream(path.join(this.paths.logs, `${l.id}.log`), { flags: 'a' });
     log.on('error', (e) => this.warn(`could not write the lane's log: ${e.message}`, l));
+    const bounded = new BoundedLog(log, this.opts.logMaxBytes ?? logLimitFrom(this.opts.env ?? process.env));
     const output = (chunk: string, stream: 'stdout' | 'stderr' | 'verify') => {
-      log.write(chunk);
+      bounded.write(chunk);
       this.emit({ type: 'lane-output', runId: this.runId, lane: l.id, chunk, stream });
     };
     try {
@@ -620,7 +625,7 @@ export class Orchestrator {
       if (wt.created && !wt.reusedBranch) {
 
         const problem = await this.workspace.setup(l, {
-          log,
+          log: bounded,
           signal: abort.signal,
           env: this.laneEnv(l, '', '', 0, {}),
           runner: this.runner,
@@ -671,7 +676,7 @@ export class Orchestrator {
           signal: abort.signal,
           overBudget: budget ? (current, ms) => overBudget(budget, spentOf(sumUsage([before, current]), busyBefore + ms)) : undefined,
           maxBudgetUsd: budget?.usd !== undefined ? budget.usd - (before.costUsd ?? 0) : undefined,
-          log,
+          log: bounded,
           output,
         });
         const verdict = judge(outcome, rec.attempt, used, limits.attempts, this.runAbort.signal.aborted);
@@ -698,6 +703,7 @@ export class Orchestrator {
       this.runAbort.signal.removeEventListener('abort', onRunAbort);
       this.laneAborts.delete(l.id);
       this.running.delete(l.id);
+      bounded.flush();
       await new Promise<void>((r) => log.end(r));
       this.persist();
     }

@@ -3,7 +3,7 @@
  * worktree setup, brings moved dependencies into a lane that runs again, and commits what an
  * agent left behind with the lane's trailers.
  */
-import { promises as fs, WriteStream } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { commandArgv, describeCommand } from '../agents/resolve';
 import { LanesError } from '../errors';
@@ -16,6 +16,7 @@ import type { Plan } from '../plan/schema';
 import { realPathInside } from '../util/fsx';
 import { describeExit } from '../util/proc';
 
+import type { LogSink } from './boundedLog';
 import type { LaneRunner } from './runner';
 import type { LaneState } from './state';
 
@@ -66,7 +67,7 @@ export class LaneWorkspace {
    */
   async setup(
     l: LaneState,
-    o: { log: WriteStream; signal: AbortSignal; env: NodeJS.ProcessEnv; runner: LaneRunner; timeoutMs: number; warn: (m: string) => void },
+    o: { log: LogSink; signal: AbortSignal; env: NodeJS.ProcessEnv; runner: LaneRunner; timeoutMs: number; warn: (m: string) => void },
   ): Promise<string | undefined> {
     const wt = this.c.plan.worktree;
     const root = this.c.repoRoot;
