@@ -27,7 +27,7 @@ export interface ModelChange {
 export interface SessionHooks {
   runDefaults(folder: FolderModel): Partial<EngineOptions>;
   approve(folder: FolderModel, req: RunRequest): Promise<boolean>;
-  onRunStarted(folder: FolderModel, o: Orchestrator): void;
+  onRunStarted(folder: FolderModel, o: Orchestrator, nested: boolean): void;
   onWait(folder: FolderModel, what: string, owner: LockOwner): void;
 }
 
@@ -58,7 +58,7 @@ export class FolderModel implements vscode.Disposable {
       face: 'VS Code',
       runDefaults: () => hooks()?.runDefaults(this) ?? {},
       approve: async (req) => (await hooks()?.approve(this, req)) ?? false,
-      onRunStarted: (o) => hooks()?.onRunStarted(this, o),
+      onRunStarted: (o, nested) => hooks()?.onRunStarted(this, o, nested),
       onWait: (what, owner) => hooks()?.onWait(this, what, owner),
     });
     this.updateRadar = latestOnly(

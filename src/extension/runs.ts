@@ -127,7 +127,7 @@ export class RunController implements vscode.Disposable {
         };
       },
       approve: (folder, req) => this.approve(folder, req.plan),
-      onRunStarted: (folder, o) => this.follow(folder, o),
+      onRunStarted: (folder, o, nested) => this.follow(folder, o, nested),
       onWait: (folder, what, owner) => {
         this.log.info(`${folder.name}: the ${what} waits for ${describeOwner(owner)}`);
         vscode.window.setStatusBarMessage(`$(watch) Agent Lanes: waiting for ${describeOwner(owner)}…`, 5000);
@@ -167,7 +167,7 @@ export class RunController implements vscode.Disposable {
   }
 
   /** A run started in this window (by a command, a task or the merge queue): views, log, the end. */
-  private follow(folder: FolderModel, o: Orchestrator): void {
+  private follow(folder: FolderModel, o: Orchestrator, nested: boolean): void {
     this.log.info(`run ${o.runId} in ${folder.root}: ${o.state.lanes.map((l) => l.id).join(', ')}`);
     folder.attach(o);
     const shown = new Set<string>();
@@ -185,7 +185,7 @@ export class RunController implements vscode.Disposable {
       if (e.type === 'warning') this.log.warn(`${e.lane ? `${e.lane}: ` : ''}${e.message}`);
     });
     void o.run().then(
-      (state) => this.finished(folder, state).catch((e: unknown) => this.log.error(`after run ${o.runId}: ${describeError(e).logText}`)),
+      (state) => this.finished(folder, state, nested).catch((e: unknown) => this.log.error(`after run ${o.runId}: ${describeError(e).logText}`)),
 
       (e: unknown) => {
         // The run ended without a final state on disk (say, the disk is full): say so, and
@@ -198,13 +198,13 @@ export class RunController implements vscode.Disposable {
     );
   }
 
-  private async finished(folder: FolderModel, state: RunState): Promise<void> {
+  private async finished(folder: FolderModel, state: RunState, nested: boolean): Promise<void> {
     const passed = state.lanes.filter((l) => l.status === 'passed').length;
     const sp = speedup(state);
     const msg = `Agent Lanes: run ${state.runId} finished: ${passed}/${state.lanes.length} lanes passed${sp ? ` (speedup ${sp.toFixed(2)}×)` : ''}.`;
     this.log.info(msg);
-    // Runs the merge queue starts (a lane sent back) end inside it: the panel reports those.
-    if (folder.session.ops.running.some((n) => / (merge queue|send \S+ back)/.test(n))) return;
+    // A run another operation started (the merge queue sending a lane back) ends inside it: that operation reports it.
+    if (nested) return;
     const pick = await (passed === state.lanes.length ? vscode.window.showInformationMessage(msg, 'Reconcile', 'Show Report') : vscode.window.showWarningMessage(msg, 'Reconcile', 'Show Report'));
     if (pick === 'Show Report') void vscode.commands.executeCommand('agentLanes.showRunReport', folder.folder.uri);
     if (pick === 'Reconcile') void vscode.commands.executeCommand('agentLanes.openReconcilePanel', folder.folder.uri);

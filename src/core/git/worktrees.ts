@@ -191,11 +191,12 @@ export async function dirtyPaths(dir: string): Promise<string[]> {
     .map((e) => e.slice(3));
 }
 
-/** A worktree's HEAD commit and dirty paths, in one read-only git call. */
-export async function worktreeStatus(dir: string): Promise<{ head: string | undefined; dirty: string[] }> {
+/** A worktree's HEAD commit, dirty paths and how many of them are deletions, in one read-only git call. */
+export async function worktreeStatus(dir: string): Promise<{ head: string | undefined; dirty: string[]; deleted: number }> {
   const out = await gitOut(['status', '--porcelain=v2', '-z', '--branch', '--untracked-files=all'], { cwd: dir, readOnly: true });
   let head: string | undefined;
   const dirty: string[] = [];
+  let deleted = 0;
   const fields = out.split('\0');
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i]!;
@@ -205,11 +206,14 @@ export async function worktreeStatus(dir: string): Promise<{ head: string | unde
       head = /^[0-9a-f]{40}$/.test(oid) ? oid : undefined;
     } else if (f.startsWith('#')) continue;
     else if (f.startsWith('? ') || f.startsWith('! ')) dirty.push(f.slice(2));
-    else if (f.startsWith('1 ')) dirty.push(f.split(' ').slice(8).join(' '));
+    else if (f.startsWith('1 ')) {
+      dirty.push(f.split(' ').slice(8).join(' '));
+      if (f.slice(2, 4).includes('D')) deleted++;
+    }
     else if (f.startsWith('2 ')) {
       dirty.push(f.split(' ').slice(9).join(' '));
       i++; // the rename's original path
     } else if (f.startsWith('u ')) dirty.push(f.split(' ').slice(10).join(' '));
   }
-  return { head, dirty };
+  return { head, dirty, deleted };
 }

@@ -324,7 +324,8 @@ export class Orchestrator {
     await refuseIfAnotherRun(store);
     const worktreeRoot = path.resolve(req.opts.worktreeRoot ?? defaultWorktreeRoot(req.repoRoot, req.opts.env ?? process.env));
     const me = { pid: process.pid, argv: commandLineOf(process.pid) ?? process.argv, startTime: processStartTime(process.pid), startedAt: nowIso() };
-    const lease = await store.create(command, (runId) => ({
+    let initial: RunState | undefined;
+    const lease = await store.create(command, (runId) => (initial = {
       stateVersion: STATE_VERSION,
       runId,
       repoRoot: req.repoRoot,
@@ -351,8 +352,8 @@ export class Orchestrator {
       })),
       warnings: loaded.warnings.map((w) => w.message),
     }));
+    const state = initial!;
     try {
-      const state = await store.read(lease.runId);
       const o = new Orchestrator(state, req.plan, req.commonDir, req.opts, req.identity, lease);
       await o.makeFolders();
       for (const w of await repositoryWarnings(req.repoRoot)) o.warn(w);

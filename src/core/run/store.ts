@@ -165,14 +165,6 @@ export class RunLease {
     return this.pending;
   }
 
-  /** Read, change and write the state (for writers other than the orchestrator). */
-  async update(fn: (s: RunState) => void | Promise<void>): Promise<RunState> {
-    const s = await this.store.read(this.runId);
-    await fn(s);
-    await this.save(s);
-    return s;
-  }
-
   async release(): Promise<void> {
     try {
       await this.pending?.catch(() => undefined);

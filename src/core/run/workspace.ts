@@ -152,10 +152,10 @@ export class LaneWorkspace {
     await git(['add', '-A'], { cwd, lockRetries: 6 });
     // Never record a mass deletion nobody made: a worktree that lost every tracked file is broken
     // (half-made, emptied by hand), and committing that would delete the repository in an apply.
-    const deleted = (await gitOut(['diff', '--cached', '--name-only', '--diff-filter=D', '-z'], { cwd, readOnly: true })).split('\0').filter(Boolean).length;
-    if (deleted > 0) {
+    // The status pass above already counted deletions: the tree is listed only when there are some.
+    if (st.deleted > 0) {
       const tracked = (await gitOut(['ls-tree', '-r', '--name-only', '-z', 'HEAD'], { cwd, readOnly: true })).split('\0').filter(Boolean).length;
-      if (deleted === tracked) {
+      if (st.deleted >= tracked) {
         await git(['reset', '--quiet'], { cwd, lockRetries: 6 });
         throw new WorkspaceError(
           `every tracked file (${tracked}) is gone from the lane's worktree: that is a broken worktree, not the agent's work, so nothing was committed (the branch keeps the lane's commits)`,

@@ -34,9 +34,6 @@ const context = new AsyncLocalStorage<Held>();
 const byRepo = new Map<string, RepoOperations>();
 
 export class RepoOperations {
-  /** The names of blocking operations under way in this process, outermost first. */
-  readonly running: string[] = [];
-
   private constructor(readonly commonDir: string) {}
 
   /** The queue of a repository (one per git common dir in this process). */
@@ -50,17 +47,15 @@ export class RepoOperations {
     return path.join(this.commonDir, 'lanes', 'locks', 'repository.lock');
   }
 
+  /** Whether the caller runs inside a blocking operation of this queue (e.g. a send-back). */
+  inside(): boolean {
+    const outer = context.getStore();
+    return outer?.ops === this && outer.active;
+  }
+
   async run<T>(op: Operation, fn: () => Promise<T>): Promise<T> {
     if (op.kind === 'readOnly') return fn();
-    const outer = context.getStore();
-    if (outer?.ops === this && outer.active) {
-      this.running.push(op.name);
-      try {
-        return await fn();
-      } finally {
-        this.running.pop();
-      }
-    }
+    if (this.inside()) return fn();
     const lock = await acquireLock(this.lockFile, op.name, {
       wait: op.wait ?? true,
       signal: op.signal,
@@ -68,13 +63,11 @@ export class RepoOperations {
       what: 'the repository',
     });
     const held: Held = { ops: this, active: true };
-    this.running.push(op.name);
     try {
       return await context.run(held, fn);
     } finally {
       // Work started inside (a run's lanes) may outlive the operation: it no longer holds the lock.
       held.active = false;
-      this.running.pop();
       await lock.release();
     }
   }

@@ -47,8 +47,11 @@ export interface SessionOptions {
    * decline: nothing has been written at that point, and nothing is.
    */
   approve?: (req: RunRequest) => Promise<boolean>;
-  /** Every run this session starts, as it starts (faces attach views and terminals). */
-  onRunStarted?: (o: Orchestrator) => void;
+  /**
+   * Every run this session starts, as it starts (faces attach views and terminals). `nested`:
+   * started by another operation (the merge queue sending a lane back), which reports its end.
+   */
+  onRunStarted?: (o: Orchestrator, nested: boolean) => void;
   /** Called when an operation has to wait for another process. */
   onWait?: (what: string, owner: LockOwner) => void;
 }
@@ -124,8 +127,9 @@ export class LanesSession {
    */
   async startRun(req: RunRequest): Promise<Orchestrator> {
     if (this.o.approve && !(await this.o.approve(req))) throw new NotApproved();
+    const nested = this.ops.inside();
     const o = await this.blocking(req.resume ? `resume run ${req.resume.runId}` : 'start a run', () => Orchestrator.start({ ...req, opts: { command: this.o.face, ...req.opts } }), { wait: true });
-    this.o.onRunStarted?.(o);
+    this.o.onRunStarted?.(o, nested);
     return o;
   }
 

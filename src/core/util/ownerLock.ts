@@ -203,13 +203,3 @@ async function until(p: Promise<unknown>, signal?: AbortSignal): Promise<void> {
     signal.removeEventListener('abort', onAbort);
   }
 }
-
-/** Run `fn` holding the lock. */
-export async function withLock<T>(file: string, command: string, opts: AcquireOptions, fn: (h: LockHandle) => Promise<T>): Promise<T> {
-  const h = await acquireLock(file, command, opts);
-  try {
-    return await fn(h);
-  } finally {
-    await h.release();
-  }
-}
