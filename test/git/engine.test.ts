@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { commonDir } from '../../src/core/git/git';
@@ -559,7 +560,26 @@ describe('more faults the engine survives', function () {
     assert.match(log, /\[lanes\] … \d+ characters of output left out here \(the log keeps 200000; set LANES_LOG_MAX_BYTES=0 to keep everything\) …/);
   });
 
+  it('the memory mirror never writes into a lane whose worktree is still being made', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'work', agent: agent('memory=a note', 'write=w.txt:w') }, { id: 'after', dependsOn: ['work'], agent: agent('write=a.txt:a') }]);
+    // A git that takes its time adding the second lane's worktree: mirror ticks fall inside it.
+    const shim = tempDir('lanes-slow-git-');
+    const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+    writeFileSync(path.join(shim, 'git'), `#!/bin/sh\ncase " $* " in *" worktree add "*"/after "*) sleep 2.5 ;; esac\nexec ${realGit} "$@"\n`, { mode: 0o755 });
+    const saved = process.env.PATH;
+    process.env.PATH = `${shim}:${saved}`;
+    try {
+      const { state } = await runPlan(repo);
+      assert.deepEqual(statusOf(state), { work: 'passed', after: 'passed' }, state.lanes[1]!.reason);
+      assert.equal(readText(path.join(state.lanes[1]!.worktree, '.lanes/memory/work.md')), 'a note\n', 'and it got the note once its worktree was there');
+    } finally {
+      process.env.PATH = saved;
+    }
+  });
+
   it('reports an agent that changes the shared git config', async () => {
+
 
 
 

@@ -172,6 +172,8 @@ export class Orchestrator {
   /** The first failed state write: the run stops its lanes rather than run untracked. */
   private storageFailure?: unknown;
   private readonly memory: MemoryMirror;
+  /** Lanes whose worktree exists: the only ones the memory mirror may write into. */
+  private readonly mirrored = new Set<string>();
 
   private constructor(
     readonly state: RunState,
@@ -428,9 +430,9 @@ export class Orchestrator {
     // Notes lanes write reach every running lane within a second or so.
     let syncing = false;
     const mirror = setInterval(() => {
-      if (syncing || !this.running.size) return;
+      if (syncing || !this.mirrored.size) return;
       syncing = true;
-      const lanes = [...this.running].map((id) => this.lane(id));
+      const lanes = [...this.mirrored].map((id) => this.lane(id));
       this.memory
         .sync(lanes)
         .catch((e: unknown) => this.warn(`could not mirror the shared memory: ${(e as Error).message}`))
@@ -623,6 +625,7 @@ export class Orchestrator {
       // The lane's view of the shared memory: what the others wrote so far.
       await fs.mkdir(worktreeMemoryDir(l.worktree), { recursive: true });
       await this.memory.distribute(l);
+      this.mirrored.add(l.id);
       if (wt.created && !wt.reusedBranch) {
 
         const problem = await this.workspace.setup(l, {
@@ -704,6 +707,7 @@ export class Orchestrator {
       this.runAbort.signal.removeEventListener('abort', onRunAbort);
       this.laneAborts.delete(l.id);
       this.running.delete(l.id);
+      this.mirrored.delete(l.id);
       bounded.flush();
       await new Promise<void>((r) => log.end(r));
       this.persist();
