@@ -151,7 +151,7 @@ describe('fan-out engine', function () {
   it('times out a hanging agent and leaves no process behind', async () => {
     const repo = newRepo();
     const pids = path.join(tempDir(), 'pids');
-    writePlan(repo, [{ id: 'hang', timeoutMinutes: 0.02, agent: agent(`hang=${pids}`) }]);
+    writePlan(repo, [{ id: 'hang', timeoutMinutes: 0.02, agent: agent(`hang=${pids}`) }], { isolation: 'none' });
     const { state } = await runPlan(repo);
     assert.equal(state.lanes[0]!.status, 'timed-out');
     const [agentPid, childPid] = readText(pids).split(' ').map(Number);
@@ -165,7 +165,7 @@ describe('fan-out engine', function () {
       { id: 'stuck', agent: agent(`hang=${pids}`) },
       { id: 'after', dependsOn: ['stuck'], agent: agent('write=a.txt:a') },
       { id: 'fine', agent: agent('sleep=200', 'write=f.txt:f') },
-    ]);
+    ], { isolation: 'none' });
     const { state } = await runPlan(repo, {}, (o) => {
       void waitFor(() => existsSync(pids)).then(() => o.cancelLane('stuck'));
     });
@@ -177,7 +177,7 @@ describe('fan-out engine', function () {
   it('cancels the whole run', async () => {
     const repo = newRepo();
     const pids = path.join(tempDir(), 'pids');
-    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }, { id: 'b', dependsOn: ['a'], agent: agent('write=b:b') }]);
+    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }, { id: 'b', dependsOn: ['a'], agent: agent('write=b:b') }], { isolation: 'none' });
     const { state } = await runPlan(repo, {}, (o) => void waitFor(() => existsSync(pids)).then(() => o.cancel()));
     assert.equal(state.status, 'cancelled');
     assert.deepEqual(statusOf(state), { a: 'cancelled', b: 'skipped' });
@@ -220,7 +220,7 @@ describe('fan-out engine', function () {
 
   it('flags an agent that writes into the main checkout', async () => {
     const repo = newRepo();
-    writePlan(repo, [{ id: 'rogue', agent: agent('escape=stray.txt', 'write=x:x') }]);
+    writePlan(repo, [{ id: 'rogue', agent: agent('escape=stray.txt', 'write=x:x') }], { isolation: 'none' });
     const { state, events } = await runPlan(repo);
     const w = state.lanes[0]!.warnings.find((x) => x.includes('stray.txt'));
     assert.ok(w, JSON.stringify(state.lanes[0]!.warnings));
@@ -500,7 +500,7 @@ describe('more faults the engine survives', function () {
     it('stops a lane over its minutes', async () => {
       const repo = newRepo();
       const pids = path.join(tempDir(), 'pids');
-      writePlan(repo, [{ id: 'slow', agent: agent(`hang=${pids}`) }], { defaults: { budget: { minutes: 0.02 } } });
+      writePlan(repo, [{ id: 'slow', agent: agent(`hang=${pids}`) }], { isolation: 'none', defaults: { budget: { minutes: 0.02 } } });
       const { state } = await runPlan(repo);
       assert.equal(state.lanes[0]!.status, 'failed');
       assert.match(state.lanes[0]!.reason!, /^budget: 0\.0\d agent minutes of 0\.02$/);
@@ -538,7 +538,7 @@ describe('more faults the engine survives', function () {
     writePlan(repo, [
       { id: 'switcher', agent: { command: ['sh', '-c', 'git checkout -q -b elsewhere && echo x > x.txt && git add -A && git -c user.name=a -c user.email=a@b commit -qm x'] } },
       { id: 'deleter', agent: { command: ['sh', '-c', 'echo y > y.txt && git add -A && git -c user.name=a -c user.email=a@b commit -qm y && rm -rf "$LANES_WORKTREE"'] } },
-    ]);
+    ], { isolation: 'none' });
     const { state } = await runPlan(repo);
     assert.deepEqual(statusOf(state), { switcher: 'failed', deleter: 'failed' });
     assert.equal(state.lanes[0]!.reason, `the agent switched its worktree to branch elsewhere; the lane's branch ${state.lanes[0]!.branch} keeps its commits`);
@@ -587,7 +587,7 @@ describe('more faults the engine survives', function () {
 
 
     const repo = newRepo();
-    writePlan(repo, [{ id: 'meddler', agent: { command: ['sh', '-c', 'git -C "$LANES_REPO" config lanes.evil yes && echo x > x.txt'] } }]);
+    writePlan(repo, [{ id: 'meddler', agent: { command: ['sh', '-c', 'git -C "$LANES_REPO" config lanes.evil yes && echo x > x.txt'] } }], { isolation: 'none' });
     const { state } = await runPlan(repo);
     assert.ok(state.lanes[0]!.warnings.some((w) => /\.git\/config changed while lane meddler ran/.test(w)), JSON.stringify(state.lanes[0]!.warnings));
   });

@@ -24,7 +24,7 @@ describe('recovery and cleanup', function () {
       { id: 'quick', agent: agent('write=q.txt:q') },
       { id: 'slow', agent: { command: ['sh', '-c', `if [ "$LANES_ATTEMPT" = 1 ]; then exec node "$0" hang=${pids}; else exec node "$0" write=s.txt:s; fi`, path.join(ROOT, 'test/fixtures/agents/agent.js')] } },
       { id: 'after', dependsOn: ['slow'], agent: agent('write=a.txt:a') },
-    ]);
+    ], { isolation: 'none' });
     const child = spawn(process.execPath, ['--import', require.resolve('tsx'), path.join(ROOT, 'src/cli/index.ts'), 'run', '--worktree-root', wtRoot], {
       cwd: repo.dir,
       stdio: 'ignore',
@@ -135,7 +135,7 @@ describe('recovery and cleanup', function () {
   it('clean skips a run that is still active', async () => {
     const repo = newRepo();
     const pids = path.join(tempDir(), 'pids');
-    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }]);
+    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }], { isolation: 'none' });
     await runPlan(repo, {}, (o) => {
       void waitFor(() => existsSync(pids)).then(async () => {
         const acts = await cleanRuns({ repo: repo.dir, commonDir: o.commonDir });

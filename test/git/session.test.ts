@@ -39,7 +39,7 @@ async function session(repo: TempRepo, extra: Partial<Parameters<typeof LanesSes
  */
 async function withHangingRun(repo: TempRepo, fn: (run: ReturnType<typeof lanesBackground>, pids: string) => Promise<void>): Promise<void> {
   const pids = path.join(tempDir(), 'pids');
-  writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }]);
+  writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }], { isolation: 'none' });
   const run = lanesBackground(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
   try {
     await waitFor(() => existsSync(pids), 20000, 'the agent to start');
@@ -123,7 +123,7 @@ describe('application layer (LanesSession)', () => {
     const repo = newRepo();
     const pids = path.join(tempDir(), 'pids');
     // a hangs; b ends a little later, and its end is a transition that must be written.
-    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }, { id: 'b', agent: agent('sleep=3000', 'write=b.txt:x') }]);
+    writePlan(repo, [{ id: 'a', agent: agent(`hang=${pids}`) }, { id: 'b', agent: agent('sleep=3000', 'write=b.txt:x') }], { isolation: 'none' });
     const s = await session(repo);
     const o = await s.run();
     const stateFile = s.store.paths(o.runId).state;

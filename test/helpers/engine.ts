@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { EngineOptions, Orchestrator, RunEvent } from '../../src/core/run/orchestrator';
 import type { RunState } from '../../src/core/run/state';
@@ -75,4 +75,23 @@ export async function waitFor(cond: () => boolean, timeoutMs = 15000, what = 'co
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * Processes (by host PID) whose command line contains `marker`. Sandboxed agents see their own
+ * PID namespace, so the PIDs they write down mean nothing outside it: tests find their
+ * processes by a unique word in the command line instead.
+ */
+export function processesMentioning(marker: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (cmd.includes(marker) && alive(Number(name))) out.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
 }

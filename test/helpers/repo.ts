@@ -28,6 +28,13 @@ writeFileSync(
     '',
   ].join('\n'),
 );
+/**
+ * Scratch space for what test agents record (pids, argv, logs): the only folder outside their
+ * worktrees that sandboxed lanes may write in these tests (LANES_SANDBOX_WRITABLE). Repositories
+ * and worktrees live elsewhere, so the sandbox still guards them.
+ */
+const scratchRoot = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'lanes-scratch-')));
+process.env.LANES_SANDBOX_WRITABLE = scratchRoot;
 process.env.GIT_CONFIG_GLOBAL = globalConfig;
 process.env.GIT_CONFIG_NOSYSTEM = '1';
 for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_AUTHOR_NAME', 'GIT_AUTHOR_EMAIL', 'GIT_COMMITTER_NAME', 'GIT_COMMITTER_EMAIL']) {
@@ -48,8 +55,10 @@ export interface TempRepo {
 
 const created: string[] = [];
 
+/** A temp folder; by default scratch space (writable by sandboxed test agents), else a named one. */
 export function tempDir(prefix = 'lanes-test-'): string {
-  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)));
+  const dir = realpathSync(mkdtempSync(path.join(prefix === 'lanes-test-' ? scratchRoot : os.tmpdir(), prefix)));
+
   created.push(dir);
   return dir;
 }
@@ -84,7 +93,10 @@ export function cleanupTempDirs(): void {
 
 export const mochaHooks = {
   afterAll() {
-    if (!process.env.LANES_KEEP_TEST_DIRS) cleanupTempDirs();
+    if (!process.env.LANES_KEEP_TEST_DIRS) {
+      cleanupTempDirs();
+      rmSync(scratchRoot, { recursive: true, force: true, maxRetries: 3 });
+    }
     rmSync(isolation, { recursive: true, force: true });
   },
 };

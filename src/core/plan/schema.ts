@@ -62,6 +62,13 @@ export const BudgetSchema = z
   })
   .describe('A cap on what agents may spend. A lane that goes over is stopped with the reason "budget"; once the run\'s budget is spent, no new lane starts.');
 
+const IsolationSchema = z
+  .enum(['sandbox', 'none'], { error: 'expected "sandbox" or "none"' })
+  .describe(
+    'Where the lane\'s agent, verify and setup commands run. "sandbox": they may write only their worktree, the lane\'s git metadata, temp space and the agent CLI\'s own folders (bubblewrap on Linux, sandbox-exec on macOS); an error where no sandbox is available. "none": as your own processes. Default: the sandbox where available.',
+  );
+const NetworkSchema = z.boolean({ error: 'expected true or false' }).describe('Network access for the lane (default true: agents need their model APIs). false needs the sandbox.');
+
 export const LaneSchema = z
   .strictObject({
     id: z
@@ -95,6 +102,8 @@ export const LaneSchema = z
       .describe('How many more attempts after a failure; each retry sees the failure in its brief.'),
     env: z.record(z.string(), z.string()).optional().describe('Extra environment variables for this lane.'),
     budget: BudgetSchema.optional(),
+    isolation: IsolationSchema.optional(),
+    network: NetworkSchema.optional(),
   })
   .describe('One lane: one agent, one worktree, one branch.');
 
@@ -124,9 +133,12 @@ export const PlanSchema = z
         timeoutMinutes: z.number({ error: 'expected a number of minutes' }).positive({ message: 'must be greater than 0' }).optional(),
         retries: z.number({ error: 'expected a whole number' }).int({ message: 'expected a whole number' }).min(0, { message: 'must be 0 or more' }).optional(),
         budget: BudgetSchema.optional(),
+        network: NetworkSchema.optional(),
       })
       .optional()
-      .describe('Defaults for lanes that do not set agent, timeoutMinutes, retries or budget.'),
+      .describe('Defaults for lanes that do not set agent, timeoutMinutes, retries, budget or network.'),
+    isolation: IsolationSchema.optional(),
+
     budget: BudgetSchema.optional().describe("The whole run's budget: once it is spent no new lane starts (lanes have their own with \"budget\" or defaults.budget)."),
 
     worktree: z

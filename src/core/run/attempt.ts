@@ -20,6 +20,8 @@ import { memoryFile, readMemory, WORKTREE_RUN_DIR, worktreeMemoryDir } from './m
 
 import type { LogSink } from './boundedLog';
 import type { LaneRunner } from './runner';
+import type { SandboxPolicy } from './sandbox';
+
 import type { AttemptRecord, LaneState, LaneStatus, RunPaths } from './state';
 import type { LaneWorkspace } from './workspace';
 
@@ -82,6 +84,8 @@ export interface AttemptInput {
   maxBudgetUsd?: number;
   log: LogSink;
   output: (chunk: string, stream: 'stdout' | 'stderr' | 'verify') => void;
+  /** The lane's sandbox (none: the agent runs as the user's own process). */
+  sandbox?: SandboxPolicy;
 }
 
 export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ outcome: AttemptOutcome; rec: AttemptRecord }> {
@@ -173,8 +177,9 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
       env: c.env(l, briefFile, brief, attempt, agent.env),
       signal: attemptAbort.signal,
       timeoutMs: i.timeoutMs,
-      onSpawn: (pid) => {
-        l.process = { pid, argv, startTime: processStartTime(pid), startedAt: nowIso() };
+      sandbox: i.sandbox,
+      onSpawn: (pid, spawned) => {
+        l.process = { pid, argv: [...spawned], startTime: processStartTime(pid), startedAt: nowIso() };
         c.persist();
       },
       onOutput: (chunk, s) => {
@@ -261,6 +266,7 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
       env: c.env(l, briefFile, brief, attempt, {}),
       signal: i.signal,
       timeoutMs: i.timeoutMs,
+      sandbox: i.sandbox,
       onOutput: (chunk) => i.output(chunk, 'verify'),
     });
     const vout = tail(vr.stdout + vr.stderr, 4000);

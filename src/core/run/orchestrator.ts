@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { resolveAgent } from '../agents/resolve';
+import { resolveAgent, ResolvedAgent } from '../agents/resolve';
+
 import { BusyError, LanesError } from '../errors';
 import { commonDir as gitCommonDir, git, gitOut, headCommit } from '../git/git';
 import { MergeConflictError } from '../git/merge';
@@ -36,6 +37,7 @@ import { compareFingerprints, fingerprint, Fingerprint } from './guard';
 import { judge } from './judge';
 import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from './memory';
 import { LaneRunner, LocalProcessRunner } from './runner';
+import { agentStatePaths, decideIsolation, Isolation, IsolationSetting, prepareWritable, SandboxError, sandboxAvailability, SandboxPolicy } from './sandbox';
 import { schedule } from './scheduler';
 import { FINAL_STATUSES, laneBranch, LaneState, LaneStatus, RunPaths, runPaths, RunState, STATE_VERSION } from './state';
 import { RunLease, RunStore } from './store';
@@ -77,6 +79,8 @@ export interface EngineOptions {
   command?: string;
   /** Most characters of agent output a lane's log keeps (start and end; 0: all). Default 4 MiB or $LANES_LOG_MAX_BYTES. */
   logMaxBytes?: number;
+  /** Isolation for lanes whose plan does not say (CLI --isolation, VS Code setting). Default: the sandbox where available. */
+  isolation?: IsolationSetting;
 }
 
 export type RunEvent =
@@ -90,7 +94,7 @@ export type RunEvent =
 export class RunError extends LanesError {
   constructor(
     message: string,
-    readonly reason: 'invalidPlan' | 'noCommits' | 'busy' | 'unknownLane' | 'noRun' | 'planChanged',
+    readonly reason: 'invalidPlan' | 'noCommits' | 'busy' | 'unknownLane' | 'noRun' | 'planChanged' | 'isolation',
   ) {
     super(message);
     this.name = 'RunError';
@@ -108,6 +112,35 @@ export interface RunRequest {
   lanes: string[];
   fresh?: { loaded: LoadedPlan; base: string; baseRef?: string; dirty: boolean };
   resume?: { runId: string; rerun?: string[] };
+  /** What each lane that runs will run in, decided before anything is written. */
+  isolation: Record<string, { isolation: Isolation; network: boolean }>;
+  /** Said when lanes run without a sandbox because this machine has none. */
+  isolationWarning?: string;
+}
+
+/** More paths every lane's sandbox may write: $LANES_SANDBOX_WRITABLE, a PATH-style list (a shared build cache, say). */
+function extraWritable(env: NodeJS.ProcessEnv): string[] {
+  return (env.LANES_SANDBOX_WRITABLE ?? '').split(path.delimiter).filter((p) => path.isAbsolute(p));
+}
+
+/** Each lane's isolation: the lane's, the plan's, the face's, else the sandbox where there is one. */
+async function isolationOf(plan: Plan, lanes: string[], opts: EngineOptions): Promise<Pick<RunRequest, 'isolation' | 'isolationWarning'>> {
+  const available = await sandboxAvailability(opts.env ?? process.env);
+  const isolation: RunRequest['isolation'] = {};
+  let isolationWarning: string | undefined;
+  for (const id of lanes) {
+    const lane = plan.lanes.find((l) => l.id === id)!;
+    const network = lane.network ?? plan.defaults?.network ?? true;
+    try {
+      const d = decideIsolation(lane.isolation ?? plan.isolation ?? opts.isolation, network, available, id);
+      isolation[id] = { isolation: d.isolation, network };
+      isolationWarning ??= d.warning;
+    } catch (e) {
+      if (e instanceof SandboxError) throw new RunError(e.message, 'isolation');
+      throw e;
+    }
+  }
+  return { isolation, isolationWarning };
 }
 
 const nowIso = () => new Date().toISOString();
@@ -296,7 +329,7 @@ export class Orchestrator {
       }
       const rerun = opts.lanes?.length ? opts.lanes : undefined;
       const lanes = state.lanes.filter((l) => (rerun ? rerun.includes(l.id) : l.status !== 'passed')).map((l) => l.id);
-      return { opts, repoRoot, commonDir: common, identity, plan: v.plan, lanes, resume: { runId, rerun } };
+      return { opts, repoRoot, commonDir: common, identity, plan: v.plan, lanes, resume: { runId, rerun }, ...(await isolationOf(v.plan, lanes, opts)) };
     }
 
     const loaded = await loadPlan(path.resolve(repoRoot, opts.planFile ?? '.lanes/plan.json'), repoRoot);
@@ -314,7 +347,7 @@ export class Orchestrator {
       for (const id of opts.lanes) for (const a of graph.ancestors(id)) want.add(a);
       selected = selected.filter((id) => want.has(id));
     }
-    return { opts, repoRoot, commonDir: common, identity, plan, lanes: selected, fresh: { loaded, base, baseRef, dirty: dirty !== '' } };
+    return { opts, repoRoot, commonDir: common, identity, plan, lanes: selected, fresh: { loaded, base, baseRef, dirty: dirty !== '' }, ...(await isolationOf(plan, selected, opts)) };
   }
 
   /** Start what `plan` found: the first side effects (run folder, lease, state). */
@@ -351,6 +384,7 @@ export class Orchestrator {
         attempts: [],
         warnings: [],
         portBase: portBaseFor(runId, i),
+        ...req.isolation[id],
       })),
       warnings: loaded.warnings.map((w) => w.message),
     }));
@@ -359,6 +393,7 @@ export class Orchestrator {
       const o = new Orchestrator(state, req.plan, req.commonDir, req.opts, req.identity, lease);
       await o.makeFolders();
       for (const w of await repositoryWarnings(req.repoRoot)) o.warn(w);
+      if (req.isolationWarning) o.warn(req.isolationWarning);
       if (dirty) o.warn(`your checkout has uncommitted changes; lanes start from HEAD (${base.slice(0, 10)}) and do not see them`);
       await lease.save(state);
       return o;
@@ -384,6 +419,7 @@ export class Orchestrator {
         /* the plan file may be gone; the run has its own copy */
       }
       if (req.opts.maxParallel) state.maxParallel = req.opts.maxParallel;
+      if (req.isolationWarning) o.warn(req.isolationWarning);
       state.status = 'running';
       state.endedAt = undefined;
       // With `lanes`, exactly those lanes run again (also passed ones: the merge queue sends a
@@ -396,6 +432,7 @@ export class Orchestrator {
           if (found === 'ours') o.warn(`stopped the orphaned agent of lane ${l.id} (pid ${l.process.pid}); its attempt runs again`, l);
         }
         l.process = undefined;
+        Object.assign(l, req.isolation[l.id]);
         l.status = 'queued';
         l.reason = undefined;
         l.endedAt = undefined;
@@ -554,6 +591,24 @@ export class Orchestrator {
     return this.guardNext;
   }
 
+  /**
+   * The lane's sandbox: its worktree, its git metadata (its worktree's admin folder, the object
+   * store, its run's branches and their logs), its temp folder and the agent CLIs' own folders
+   * are writable; nothing else is.
+   */
+  private async sandboxFor(l: LaneState, agent: ResolvedAgent): Promise<SandboxPolicy | undefined> {
+    if (!l.isolation || l.isolation === 'none') return undefined;
+    const gitDir = await gitOut(['rev-parse', '--absolute-git-dir'], { cwd: l.worktree, readOnly: true });
+    const tmpDir = path.join(this.paths.tmp, l.id);
+    const env = this.laneEnv(l, '', '', 0, agent.env);
+    const own = agentStatePaths(env, agent.argv[0] ? path.basename(agent.argv[0]) : undefined);
+    const writable = await prepareWritable({
+      createDirs: [tmpDir, path.join(this.commonDir, 'refs', 'heads', 'lanes', this.runId), path.join(this.commonDir, 'logs', 'refs', 'heads', 'lanes', this.runId), ...own.create],
+      writable: [l.worktree, gitDir, path.join(this.commonDir, 'objects'), ...own.existing, ...extraWritable(this.opts.env ?? process.env)],
+    });
+    return { kind: l.isolation, writable, network: l.network !== false, tmpDir };
+  }
+
   private attemptContext(): AttemptContext {
     return {
       runId: this.runId,
@@ -626,8 +681,8 @@ export class Orchestrator {
       await fs.mkdir(worktreeMemoryDir(l.worktree), { recursive: true });
       await this.memory.distribute(l);
       this.mirrored.add(l.id);
+      const sandbox = await this.sandboxFor(l, agent0);
       if (wt.created && !wt.reusedBranch) {
-
         const problem = await this.workspace.setup(l, {
           log: bounded,
           signal: abort.signal,
@@ -635,6 +690,7 @@ export class Orchestrator {
           runner: this.runner,
           timeoutMs: limits.timeoutMs,
           warn: (m) => this.warn(m, l),
+          sandbox,
         });
         if (abort.signal.aborted) {
           this.setStatus(l, 'cancelled', 'cancelled during setup');
@@ -682,6 +738,7 @@ export class Orchestrator {
           maxBudgetUsd: budget?.usd !== undefined ? budget.usd - (before.costUsd ?? 0) : undefined,
           log: bounded,
           output,
+          sandbox,
         });
         const verdict = judge(outcome, rec.attempt, used, limits.attempts, this.runAbort.signal.aborted);
         switch (verdict.kind) {

@@ -75,6 +75,10 @@ const LaneState = z.object({
   process: ProcessRecord.optional(),
   warnings: z.array(z.string()).default([]),
   portBase: z.number(),
+  /** What the lane's programs run in: a sandbox (bubblewrap, sandbox-exec) or none. */
+  isolation: z.enum(['bwrap', 'sandbox-exec', 'none']).optional(),
+  /** false: the lane's sandbox has no network. */
+  network: z.boolean().optional(),
 });
 export type LaneState = z.infer<typeof LaneState>;
 
@@ -131,6 +135,8 @@ export interface RunPaths {
   report: string;
   /** The merge queue's last result. */
   queue: string;
+  /** Lanes' own temp folders (TMPDIR in their sandboxes). */
+  tmp: string;
 }
 
 export function runPaths(commonDir: string, runId: string): RunPaths {
@@ -144,7 +150,9 @@ export function runPaths(commonDir: string, runId: string): RunPaths {
     memory: path.join(dir, 'memory'),
     report: path.join(dir, 'report.md'),
     queue: path.join(dir, 'queue.json'),
+    tmp: path.join(dir, 'tmp'),
   };
+
 }
 
 export async function writeState(commonDir: string, state: RunState): Promise<void> {

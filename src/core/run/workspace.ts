@@ -18,6 +18,8 @@ import { describeExit } from '../util/proc';
 
 import type { LogSink } from './boundedLog';
 import type { LaneRunner } from './runner';
+import type { SandboxPolicy } from './sandbox';
+
 import type { LaneState } from './state';
 
 const tail = (s: string, n: number) => (s.length > n ? '…' + s.slice(s.length - n) : s);
@@ -67,7 +69,7 @@ export class LaneWorkspace {
    */
   async setup(
     l: LaneState,
-    o: { log: LogSink; signal: AbortSignal; env: NodeJS.ProcessEnv; runner: LaneRunner; timeoutMs: number; warn: (m: string) => void },
+    o: { log: LogSink; signal: AbortSignal; env: NodeJS.ProcessEnv; runner: LaneRunner; timeoutMs: number; warn: (m: string) => void; sandbox?: SandboxPolicy },
   ): Promise<string | undefined> {
     const wt = this.c.plan.worktree;
     const root = this.c.repoRoot;
@@ -100,7 +102,7 @@ export class LaneWorkspace {
     }
     for (const cmd of wt?.setup ?? []) {
       o.log.write(`[lanes] setup: ${describeCommand(cmd)}\n`);
-      const r = await o.runner.run({ argv: commandArgv(cmd), cwd: l.worktree, env: o.env, signal: o.signal, timeoutMs: o.timeoutMs, onOutput: (c) => o.log.write(c) });
+      const r = await o.runner.run({ argv: commandArgv(cmd), cwd: l.worktree, env: o.env, signal: o.signal, timeoutMs: o.timeoutMs, sandbox: o.sandbox, onOutput: (c) => o.log.write(c) });
       if (r.code !== 0) return `setup command \`${describeCommand(cmd)}\` ${describeExit(r)}: ${tail((r.stderr || r.stdout).trim(), 500)}`;
     }
     return undefined;
