@@ -7,7 +7,8 @@ import { PRESETS, isPresetName } from '../core/agents/presets';
 import { resolveAgent } from '../core/agents/resolve';
 import { approvalKey, commandsOf } from './approval';
 import { describeError, LanesError } from '../core/errors';
-import { Orchestrator, speedup } from '../core/run/orchestrator';
+import { Orchestrator, RunRequest, speedup } from '../core/run/orchestrator';
+import type { IsolationSetting } from '../core/run/sandbox';
 import { NotApproved } from '../core/session/session';
 import { describeOwner } from '../core/util/ownerLock';
 import type { Plan } from '../core/plan/schema';
@@ -36,6 +37,8 @@ export interface Settings {
   defaultRetries: number;
   plannerCommand: string[];
   requireApproval: boolean;
+  /** Unset: the sandbox where available. */
+  isolation?: IsolationSetting;
 }
 
 export function settings(folder?: vscode.WorkspaceFolder): Settings {
@@ -53,6 +56,7 @@ export function settings(folder?: vscode.WorkspaceFolder): Settings {
     defaultRetries: c.get<number>('defaultRetries') ?? 0,
     plannerCommand: Array.isArray(planner) && planner.every((x) => typeof x === 'string') ? (planner as string[]) : [],
     requireApproval: c.get<boolean>('requireApproval') ?? true,
+    isolation: ((v) => (v === 'sandbox' || v === 'none' ? v : undefined))(c.get<string>('isolation')),
   };
 }
 
@@ -90,10 +94,10 @@ export class RunController implements vscode.Disposable {
   }
 
   /** Ask once per set of commands (remembered by their hash). */
-  async approve(folder: FolderModel, plan: Plan): Promise<boolean> {
+  async approve(folder: FolderModel, plan: Plan, isolation?: RunRequest['isolation']): Promise<boolean> {
     const s = settings(folder.folder);
     if (!s.requireApproval) return true;
-    const cmds = commandsOf(plan, s.defaultAgent, s.agents);
+    const cmds = commandsOf(plan, s.defaultAgent, s.agents, isolation);
     const key = approvalKey(cmds);
     if (this.context.workspaceState.get<boolean>(key)) return true;
     const missing = plan.lanes
@@ -123,10 +127,11 @@ export class RunController implements vscode.Disposable {
           defaultTimeoutMinutes: s.defaultTimeoutMinutes,
           defaultRetries: s.defaultRetries,
           dieWithOrchestrator: true,
+          isolation: s.isolation,
           command: 'VS Code',
         };
       },
-      approve: (folder, req) => this.approve(folder, req.plan),
+      approve: (folder, req) => this.approve(folder, req.plan, req.isolation),
       onRunStarted: (folder, o, nested) => this.follow(folder, o, nested),
       onWait: (folder, what, owner) => {
         this.log.info(`${folder.name}: the ${what} waits for ${describeOwner(owner)}`);

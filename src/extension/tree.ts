@@ -5,6 +5,7 @@
  * changed are refreshed.
  */
 import * as vscode from 'vscode';
+import { describeIsolation } from '../core/run/sandbox';
 import { changedFiles, FileChange } from '../core/reconcile/diff';
 import type { Lane } from '../core/plan/schema';
 import { laneSpending } from '../core/run/budget';
@@ -188,6 +189,8 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         md.appendMarkdown(`**${node.lane.id}** (${node.lane.role ?? 'implement'})\n\n`);
         md.appendText(node.lane.brief);
         if (st?.reason) md.appendMarkdown(`\n\n---\n`).appendText(st.reason.split('\n')[0]!);
+        if (st) md.appendMarkdown(`\n\n$(${st.isolation && st.isolation !== 'none' ? 'lock' : 'unlock'}) `).appendText(describeIsolation({ lanes: [st] }).replace(/^lanes /, ''));
+        md.supportThemeIcons = true;
         item.tooltip = md;
         item.contextValue = `lane:${status ?? 'idle'}${st?.head && st.base && st.head !== st.base ? ':changed' : ''}`;
         return item;

@@ -19,10 +19,12 @@
 //    Each CLI is pointed at the server through a throwaway HOME and its own config variables.
 // 3. One more Claude case with a brief over 128 KiB: `lanes run` must end (lane failed with a
 //    reason, or passed) within a timeout.
+// Lanes run in the lane sandbox (bubblewrap) wherever it can run, and the suite checks that they
+// did; LANES_SANDBOX_PROBE=none runs every case unsandboxed instead.
 // Prints a PASS/FAIL line per check and a summary table; exit 0 only if every non-skipped check
 // passed. Everything each CLI printed, the server logs and the runs' logs go to
 // /tmp/lanes-agents-<stamp>/. Every process started here is stopped at the end.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, createWriteStream, existsSync, promises as fs, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import path from 'node:path';
@@ -73,6 +75,20 @@ const STAMP = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').
 const MARKER = `LANES_AGENTS_SUITE=${STAMP}`;
 const CACHE_ROOT = path.resolve(process.env.LANES_AGENT_CACHE || path.join(os.homedir(), '.cache', 'agent-lanes', 'agent-clis'));
 const OUT = path.join(realpathSync(os.tmpdir()), `lanes-agents-${STAMP}`);
+
+/**
+ * What lanes must run in here: bubblewrap wherever it can run (the README names it as an OS
+ * package), none only where it cannot or LANES_SANDBOX_PROBE=none turns it off.
+ */
+const EXPECTED_ISOLATION = (() => {
+  if (process.platform !== 'linux' || process.env.LANES_SANDBOX_PROBE === 'none') return 'none';
+  try {
+    execFileSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--die-with-parent', 'true'], { stdio: 'ignore', timeout: 10_000 });
+    return 'bwrap';
+  } catch {
+    return 'none';
+  }
+})();
 
 // ---------------------------------------------------------------------------------------------
 // Processes: every child is its own process group, tracked until it exits
@@ -609,6 +625,14 @@ async function presetCase(preset, binDirs) {
       `exit ${run.timedOut ? 'TIMED OUT' : (run.code ?? run.signal)} in ${(run.ms / 1000).toFixed(1)} s; ${states}`,
     );
     if (!runOk) checks.note('lanes run stderr', tail(run.stderr, 15));
+    // Where bubblewrap can run, every preset must pass inside the lane sandbox.
+    const isolations = result ? result.lanes.map((l) => `${l.id}=${l.isolation}`).join(', ') : 'no JSON result';
+    checks.add(
+      'sandbox',
+      Boolean(result) && result.lanes.every((l) => l.isolation === EXPECTED_ISOLATION),
+      `the lanes ran ${EXPECTED_ISOLATION === 'none' ? 'unsandboxed (no sandbox can run here)' : `in the lane sandbox (${EXPECTED_ISOLATION})`}`,
+      isolations,
+    );
 
     // --- the CLI's own edit tool ------------------------------------------------------------
     const branch = work_?.branch ?? (runId ? `lanes/${runId}/work` : undefined);
@@ -764,6 +788,7 @@ function printCase(c) {
 
 const COLUMNS = [
   ['run', 'lanes run'],
+  ['sandbox', 'sandbox'],
   ['edit', 'edit'],
   ['edit-result', 'edit result'],
   ['shell', 'shell'],

@@ -48,6 +48,7 @@ describe('lanes doctor', () => {
     assert.deepEqual(codex.flags, [
       { flag: '--json', accepted: false },
       { flag: '--sandbox', accepted: false },
+      { flag: '-c', accepted: false },
     ]);
     assert.match(codex.problems[1]!, /does not list --sandbox in its help/);
     assert.equal(codex.auth.ready, true, 'logged in (auth.json)');
@@ -55,6 +56,14 @@ describe('lanes doctor', () => {
     assert.equal(gemini.path, undefined);
     assert.match(gemini.problems[0]!, /gemini is not on PATH; install it with: npm install -g @google\/gemini-cli/);
     assert.doesNotMatch(JSON.stringify(r), /sk-secret-value/, 'no secret in the report');
+    assert.equal(r.sandbox.available, false, 'no bwrap on this PATH');
+  });
+
+  it('says whether lanes run sandboxed, having tried the sandbox', async function () {
+    const r = await doctor(process.env, []);
+    if (process.platform !== 'linux' || !r.sandbox.tool) this.skip();
+    // bwrap is installed here: either it runs (sandboxed) or the report says why not.
+    assert.match(r.sandbox.note, r.sandbox.available ? /^lanes run sandboxed \(bubblewrap, / : /^lanes run WITHOUT a sandbox: bubblewrap cannot create a sandbox here/);
   });
 
   it('prints a table, and JSON with --json', async () => {
@@ -64,7 +73,8 @@ describe('lanes doctor', () => {
     assert.equal(t.code, 0, t.err);
     assert.match(t.out, /^✓ git version /m);
     assert.match(t.out, /^✓ Claude Code +2\.1\.331 \(Claude Code\)/m);
-    assert.match(t.out, /flags: --json ✗ --sandbox ✗/);
+    assert.match(t.out, /flags: --json ✗ --sandbox ✗ -c ✗/);
+    assert.match(t.out, /^! sandbox: lanes run WITHOUT a sandbox: bubblewrap \(bwrap\) is not installed; install it with "apt-get install bubblewrap"/m);
     assert.match(t.out, /^✗ Gemini CLI +not installed$/m);
     const j = await lanes(repo.dir, ['doctor', '--json'], { PATH: bin, HOME: tempDir() });
     assert.deepEqual(JSON.parse(j.out).agents.map((a: { preset: string }) => a.preset), ['claude', 'codex', 'aider', 'gemini', 'copilot']);

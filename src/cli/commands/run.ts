@@ -7,6 +7,7 @@ import { createSampleRepo } from '../../core/demo/sample';
 
 import { gitOut } from '../../core/git/git';
 import { Orchestrator, speedup } from '../../core/run/orchestrator';
+import { describeIsolation, IsolationSetting } from '../../core/run/sandbox';
 import type { RunTruth } from '../../core/run/inspect';
 import { FINAL_STATUSES, LaneState, LaneStatus, RunState, StateError } from '../../core/run/state';
 import type { LanesSession } from '../../core/session/session';
@@ -70,6 +71,9 @@ export function laneJson(l: LaneState) {
     exitCode: last?.exitCode ?? null,
     verify: last?.verify ?? null,
     warnings: l.warnings,
+    /** What the lane's programs ran in: "bwrap", "sandbox-exec" or "none". */
+    isolation: l.isolation ?? 'none',
+    network: l.network !== false,
     /** Summed over attempts; a field is absent when the agent did not report it (unknown, not 0). */
     usage: l.attempts.some((a) => a.usage) ? sumUsage(l.attempts.map((a) => a.usage)) : null,
   };
@@ -130,7 +134,8 @@ export async function driveRun(io: Io, session: LanesSession, o: Orchestrator, j
   };
   const live = io.isTTY && !json;
   const timer = live ? setInterval(draw, 250) : undefined;
-  if (!json) io.err(s.dim(`run ${o.runId}: ${o.state.lanes.length} lanes, at most ${o.state.maxParallel} at a time, from ${o.state.baseCommit.slice(0, 10)}\n`));
+  if (!json) io.err(s.dim(`run ${o.runId}: ${o.state.lanes.length} lanes, at most ${o.state.maxParallel} at a time, from ${o.state.baseCommit.slice(0, 10)}; ${describeIsolation(o.state)}\n`));
+
   for (const w of o.state.warnings) if (!json) io.err(s.yellow(`! ${w}\n`));
   const off = o.onEvent((e) => {
     if (json) return;
@@ -171,6 +176,12 @@ export async function driveRun(io: Io, session: LanesSession, o: Orchestrator, j
   }
 }
 
+function isolationOption(v: unknown): IsolationSetting | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'sandbox' || v === 'none') return v;
+  throw new UsageError(`--isolation takes "sandbox" or "none", not "${String(v)}"`);
+}
+
 async function runOrResume(args: ParsedArgs, io: Io, cwd: string, extra: { worktreeRoot?: string } = {}): Promise<number> {
   const json = Boolean(args.options.json);
   const session = await openSession({ ...io, cwd }, args.options.resume ? 'run --resume' : 'run');
@@ -180,6 +191,7 @@ async function runOrResume(args: ParsedArgs, io: Io, cwd: string, extra: { workt
     lanes: args.options.lane as string[] | undefined,
     worktreeRoot: (args.options['worktree-root'] as string | undefined) ?? extra.worktreeRoot,
     resume: args.options.resume ? (args.positionals[0] ?? 'latest') : undefined,
+    isolation: isolationOption(args.options.isolation),
   });
   const state = await driveRun(io, session, o, json);
   if (json) printJson(io, runJson(state));
@@ -193,7 +205,7 @@ async function runOrResume(args: ParsedArgs, io: Io, cwd: string, extra: { workt
 export const runCommand: Command = {
   name: 'run',
   summary: 'run the plan: every lane in its own worktree, in parallel by the dependency graph',
-  usage: 'lanes run [--plan FILE] [--max-parallel N] [--lane ID…] [--worktree-root DIR] [--json]\n       lanes run --resume [RUN]',
+  usage: 'lanes run [--plan FILE] [--max-parallel N] [--lane ID…] [--worktree-root DIR] [--isolation sandbox|none] [--json]\n       lanes run --resume [RUN]',
   description:
     'Lanes without dependencies start from HEAD; a lane with dependencies starts from their verified heads. ' +
     'Each lane passes only if its agent changed something and its verify command exits 0. Exit code 0 only when every lane passed. ' +
@@ -205,6 +217,7 @@ export const runCommand: Command = {
     { name: 'lane', short: 'l', type: 'list', valueName: 'ID', description: 'run only these lanes and what they depend on (repeat or comma-separate)' },
     { name: 'worktree-root', type: 'string', valueName: 'DIR', description: 'where lane worktrees go' },
     { name: 'resume', type: 'flag', description: 'continue an interrupted run (the latest, or RUN) without redoing passed lanes' },
+    { name: 'isolation', type: 'string', valueName: 'sandbox|none', description: 'for lanes whose plan does not say: "sandbox" (required) or "none" (default: the sandbox where available)' },
     JSON_OPTION,
   ],
   examples: ['lanes run', 'lanes run --max-parallel 2 --lane tests', 'lanes run --resume', 'lanes run --json > run.json'],

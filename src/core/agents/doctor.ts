@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { sandboxAvailability } from '../run/sandbox';
 import { cleanEnv, findProgram, run } from '../util/proc';
 import { PRESET_NAMES, PRESETS, PresetName } from './presets';
 
@@ -95,17 +96,11 @@ async function checkAgent(p: PresetName, env: NodeJS.ProcessEnv, home: string): 
 }
 
 async function sandbox(env: NodeJS.ProcessEnv): Promise<DoctorReport['sandbox']> {
-  if (process.platform === 'linux') {
-    const bwrap = await findProgram('bwrap', env.PATH, process.cwd());
-    return bwrap
-      ? { tool: bwrap, available: true, note: 'bubblewrap is installed (lanes do not use it yet: they run without a sandbox)' }
-      : { available: false, note: 'bubblewrap (bwrap) is not installed: apt-get install bubblewrap (lanes run without a sandbox today)' };
+  const a = await sandboxAvailability(env);
+  if (a.kind) {
+    return { tool: a.tool, available: true, note: `lanes run sandboxed (${a.kind === 'bwrap' ? 'bubblewrap' : 'sandbox-exec'}, ${a.tool}): they may write only their worktree, their git metadata, temp space and the agent CLIs' own folders${a.kind === 'bwrap' ? '; every process of a lane ends with it' : ''}` };
   }
-  if (process.platform === 'darwin') {
-    const se = await findProgram('sandbox-exec', env.PATH, process.cwd());
-    return { tool: se, available: !!se, note: se ? 'sandbox-exec is present (lanes do not use it yet)' : 'sandbox-exec not found' };
-  }
-  return { available: false, note: 'no lane sandbox on this platform: lanes need Linux, macOS or WSL' };
+  return { tool: a.tool, available: false, note: `lanes run WITHOUT a sandbox: ${a.reason}` };
 }
 
 export async function doctor(env: NodeJS.ProcessEnv = process.env, presets: readonly PresetName[] = PRESET_NAMES): Promise<DoctorReport> {

@@ -47,7 +47,7 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     executable: 'codex',
     // exec: non-interactive, with the workspace-write sandbox. (Codex CLI 0.169 removed
     // --full-auto: `exec --full-auto` exits 2 with "unexpected argument".)
-    command: ['codex', 'exec', '--json', '--sandbox', 'workspace-write', '{brief}'],
+    command: ['codex', 'exec', '--json', '--sandbox', 'workspace-write', '-c', 'sandbox_workspace_write.exclude_slash_tmp=true', '{brief}'],
     plannerCommand: ['codex', 'exec', '--sandbox', 'read-only', '{prompt}'],
     docs: 'https://github.com/openai/codex/blob/main/docs/exec.md',
     install: 'npm install -g @openai/codex',

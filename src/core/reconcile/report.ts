@@ -1,6 +1,7 @@
 /** The run report: markdown a person reads after a run (also written to the run's folder). */
 import { describeUsage, sumUsage } from '../agents/streams';
 import { speedup } from '../run/orchestrator';
+import { describeIsolation } from '../run/sandbox';
 
 import type { RunState } from '../run/state';
 import type { FileChange } from './diff';
@@ -21,7 +22,7 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
   const lines: string[] = [];
   lines.push(`# Agent Lanes run ${state.runId}`, '');
   lines.push(`Goal: ${goal.trim()}`, '');
-  lines.push(`Base ${state.baseCommit.slice(0, 10)}${state.baseRef ? ` (${state.baseRef})` : ''} · started ${state.startedAt}${state.endedAt ? ` · ended ${state.endedAt}` : ''}`, '');
+  lines.push(`Base ${state.baseCommit.slice(0, 10)}${state.baseRef ? ` (${state.baseRef})` : ''} · started ${state.startedAt}${state.endedAt ? ` · ended ${state.endedAt}` : ''} · ${describeIsolation(state)}`, '');
   const sp = speedup(state);
   if (sp !== undefined) {
     const busy = state.lanes.reduce((a, l) => a + l.busyMs, 0);

@@ -606,7 +606,8 @@ export class Orchestrator {
       createDirs: [tmpDir, path.join(this.commonDir, 'refs', 'heads', 'lanes', this.runId), path.join(this.commonDir, 'logs', 'refs', 'heads', 'lanes', this.runId), ...own.create],
       writable: [l.worktree, gitDir, path.join(this.commonDir, 'objects'), ...own.existing, ...extraWritable(this.opts.env ?? process.env)],
     });
-    return { kind: l.isolation, writable, network: l.network !== false, tmpDir };
+    const { tool } = await sandboxAvailability(this.opts.env ?? process.env);
+    return { kind: l.isolation, writable, network: l.network !== false, tmpDir, tool };
   }
 
   private attemptContext(): AttemptContext {

@@ -18,6 +18,7 @@ import { promises as fs, realpathSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LanesError } from '../errors';
+import { findProgram } from '../util/proc';
 
 export type IsolationSetting = 'sandbox' | 'none';
 export type SandboxKind = 'bwrap' | 'sandbox-exec';
@@ -32,10 +33,14 @@ export interface SandboxPolicy {
   network: boolean;
   /** The lane's own temp folder (TMPDIR inside the sandbox). */
   tmpDir: string;
+  /** The sandbox program (default: bwrap on PATH). */
+  tool?: string;
 }
 
 export interface SandboxAvailability {
   kind?: SandboxKind;
+  /** The sandbox program found, if any. */
+  tool?: string;
   /** Why there is none, and what to do. */
   reason?: string;
 }
@@ -59,35 +64,49 @@ function execOk(file: string, args: string[], timeoutMs = 10_000): Promise<{ ok:
   });
 }
 
-let probed: Promise<SandboxAvailability> | undefined;
+const probes = new Map<string, Promise<SandboxAvailability>>();
+
+async function probe(env: NodeJS.ProcessEnv): Promise<SandboxAvailability> {
+  if (process.platform === 'linux') {
+    const bwrap = await findProgram(env.LANES_BWRAP || 'bwrap', env.PATH, process.cwd());
+    if (!bwrap) return { reason: `bubblewrap (bwrap) is not installed; ${BWRAP_INSTALL}` };
+    const key = `bwrap:${bwrap}`;
+    if (!probes.has(key)) {
+      probes.set(
+        key,
+        execOk(bwrap, ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--die-with-parent', 'true']).then((r) =>
+          r.ok ? { kind: 'bwrap' as const, tool: bwrap } : { tool: bwrap, reason: `bubblewrap cannot create a sandbox here (${r.error}); user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1, or a container without them)` },
+        ),
+      );
+    }
+    return probes.get(key)!;
+  }
+  if (process.platform === 'darwin') {
+    if (!probes.has('darwin')) {
+      probes.set(
+        'darwin',
+        execOk('/usr/bin/sandbox-exec', ['-p', '(version 1)(allow default)', '/usr/bin/true']).then((r) =>
+          r.ok ? { kind: 'sandbox-exec' as const, tool: '/usr/bin/sandbox-exec' } : { reason: `sandbox-exec cannot run (${r.error})` },
+        ),
+      );
+    }
+    return probes.get('darwin')!;
+  }
+  return { reason: `there is no lane sandbox for ${process.platform}` };
+}
 
 /**
- * Which sandbox this machine can run: probed once per process by running one (a sandbox that is
- * installed but not permitted, e.g. no user namespaces in a container, counts as none).
+ * Which sandbox this machine can run, probed by running one (a sandbox that is installed but not
+ * permitted, e.g. no user namespaces in a container, counts as none). Cached per tool.
  */
 export function sandboxAvailability(env: NodeJS.ProcessEnv = process.env): Promise<SandboxAvailability> {
   if (env.LANES_SANDBOX_PROBE === 'none') return Promise.resolve({ reason: 'the sandbox was turned off for this process (LANES_SANDBOX_PROBE=none)' });
-  probed ??= (async (): Promise<SandboxAvailability> => {
-    if (process.platform === 'linux') {
-      const bwrap = env.LANES_BWRAP || 'bwrap';
-      const r = await execOk(bwrap, ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--die-with-parent', 'true']);
-      if (r.ok) return { kind: 'bwrap' };
-      if (r.error === 'ENOENT') return { reason: `bubblewrap (bwrap) is not installed; ${BWRAP_INSTALL}` };
-      return { reason: `bubblewrap cannot create a sandbox here (${r.error}); user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1)` };
-    }
-    if (process.platform === 'darwin') {
-      const r = await execOk('/usr/bin/sandbox-exec', ['-p', '(version 1)(allow default)', '/usr/bin/true']);
-      if (r.ok) return { kind: 'sandbox-exec' };
-      return { reason: `sandbox-exec cannot run (${r.error})` };
-    }
-    return { reason: `there is no sandbox for ${process.platform}` };
-  })();
-  return probed;
+  return probe(env);
 }
 
 /** Forget the probe (tests that change the machine). */
 export function resetSandboxProbe(): void {
-  probed = undefined;
+  probes.clear();
 }
 
 /**
@@ -176,5 +195,19 @@ export function sandboxExecArgv(policy: SandboxPolicy, argv: readonly string[]):
 
 /** The argv that runs `argv` inside the policy's sandbox. */
 export function sandboxedArgv(policy: SandboxPolicy, argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string[] {
-  return policy.kind === 'bwrap' ? bwrapArgv(policy, argv, cwd, env.LANES_BWRAP || 'bwrap') : sandboxExecArgv(policy, argv);
+  return policy.kind === 'bwrap' ? bwrapArgv(policy, argv, cwd, policy.tool ?? env.LANES_BWRAP ?? 'bwrap') : sandboxExecArgv(policy, argv);
+}
+
+const KIND_LABEL: Record<Isolation, string> = { bwrap: 'bubblewrap', 'sandbox-exec': 'sandbox-exec', none: 'none' };
+
+/** One phrase for a run's isolation: "lanes sandboxed (bubblewrap)", "lanes not sandboxed", a mix. */
+export function describeIsolation(state: { lanes: { id: string; isolation?: Isolation; network?: boolean }[] }): string {
+  const kinds = new Set(state.lanes.map((l) => l.isolation ?? 'none'));
+  const sandboxed = state.lanes.filter((l) => (l.isolation ?? 'none') !== 'none');
+  const offline = state.lanes.filter((l) => l.network === false).map((l) => l.id);
+  let text: string;
+  if (!sandboxed.length) text = 'lanes not sandboxed';
+  else if (sandboxed.length === state.lanes.length && kinds.size === 1) text = `lanes sandboxed (${KIND_LABEL[[...kinds][0]!]})`;
+  else text = `${sandboxed.length} of ${state.lanes.length} lanes sandboxed (${sandboxed.map((l) => `${l.id}: ${KIND_LABEL[l.isolation!]}`).join(', ')})`;
+  return offline.length ? `${text}; no network for ${offline.join(', ')}` : text;
 }
