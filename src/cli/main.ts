@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { describeError } from '../core/errors';
 import { commonDir, GitError } from '../core/git/git';
 import { LanesSession } from '../core/session/session';
+import { unsupportedPlatform } from '../core/util/platform';
 import { parseArgs, UsageError } from './args';
 import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand } from './commands/plan';
 import { doctorCommand } from './commands/doctor';
@@ -101,7 +102,14 @@ export async function logError(cwd: string, command: string, text: string): Prom
   }
 }
 
-export async function main(argv: readonly string[], io: Io): Promise<number> {
+/** Whether a command's arguments ask for its help (before any "--"). */
+function asksForHelp(rest: readonly string[]): boolean {
+  const dd = rest.indexOf('--');
+  const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));
+  return helpAt >= 0 && (dd < 0 || helpAt < dd);
+}
+
+export async function main(argv: readonly string[], io: Io, platform: string = process.platform): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
@@ -112,19 +120,21 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     io.out(`${VERSION}\n`);
     return EXIT_OK;
   }
+  // Help reads the same everywhere; everything else needs a POSIX system.
+  const refused = unsupportedPlatform(platform);
+  if (refused && !asksForHelp(rest)) {
+    io.err(`${refused}\n`);
+    return EXIT_USAGE;
+  }
   const command = COMMANDS.find((c) => c.name === name);
   const s = style({ ...io, isTTY: false });
   if (!command) {
     io.err(`lanes: unknown command "${name}"\n\n${mainHelp()}`);
     return EXIT_USAGE;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    const dd = rest.indexOf('--');
-    const helpAt = Math.max(rest.indexOf('--help'), rest.indexOf('-h'));
-    if (dd < 0 || helpAt < dd) {
-      io.out(commandHelp(command));
-      return EXIT_OK;
-    }
+  if (asksForHelp(rest)) {
+    io.out(commandHelp(command));
+    return EXIT_OK;
   }
   try {
     const args = parseArgs(rest, command.options);

@@ -11,6 +11,7 @@ import { PlanDiagnostics } from './diagnostics';
 import { LaneEditorIntegration } from './editors';
 import { createLog, Log } from './log';
 import { describeError } from '../core/errors';
+import { unsupportedPlatform } from '../core/util/platform';
 import { PANEL_VIEW_TYPE, ReconcilePanel } from './panel';
 import { FolderModel, WorkspaceModel } from './model';
 import { RunController } from './runs';
@@ -33,7 +34,13 @@ export interface AgentLanesApi {
   timings: { activateMs: number; readyMs?: number };
 }
 
-export function activate(context: vscode.ExtensionContext): AgentLanesApi {
+export function activate(context: vscode.ExtensionContext): AgentLanesApi | undefined {
+  // On Windows nothing is registered that would run git or agents: one message says why.
+  const refused = unsupportedPlatform();
+  if (refused) {
+    void vscode.window.showErrorMessage(refused);
+    return undefined;
+  }
   const started = Date.now();
   const { log, dispose: disposeLog } = createLog();
   context.subscriptions.push({ dispose: disposeLog });

@@ -192,7 +192,7 @@ describe('two processes, one repository', () => {
     const realGit = lanesProcessGit();
     writeFileSync(
       path.join(shim, 'git'),
-      `#!/bin/sh\ncase " $* " in *" checkout "*" -- "*) if [ -n "$LANES_TEST_GATE" ]; then touch "$LANES_TEST_GATE.started"; while [ ! -e "$LANES_TEST_GATE.go" ]; do sleep 0.05; done; fi ;; esac\nexec ${realGit} "$@"\n`,
+      `#!/bin/sh\ncase " $* " in *" checkout "*" --pathspec-from-file=- "*) if [ -n "$LANES_TEST_GATE" ]; then touch "$LANES_TEST_GATE.started"; while [ ! -e "$LANES_TEST_GATE.go" ]; do sleep 0.05; done; fi ;; esac\nexec ${realGit} "$@"\n`,
     );
     chmodSync(path.join(shim, 'git'), 0o755);
     const a = lanesBackground(repo.dir, ['reconcile', '--apply'], { PATH: `${shim}:${process.env.PATH}`, LANES_TEST_GATE: gate });

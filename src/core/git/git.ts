@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { LanesError } from '../errors';
 
+import { joinNul, splitNul } from '../util/bytePath';
 import { cleanEnv, run, RunOptions } from '../util/proc';
 
 export type GitErrorReason = 'notARepository' | 'lock' | 'conflict' | 'badRef' | 'notInstalled' | 'noFolder' | 'cancelled' | 'other';
@@ -59,7 +60,7 @@ function classify(stderr: string): GitErrorReason {
   return 'other';
 }
 
-export interface GitOptions extends Pick<RunOptions, 'signal' | 'input' | 'onOutput' | 'timeoutMs'> {
+export interface GitOptions extends Pick<RunOptions, 'signal' | 'input' | 'onOutput' | 'timeoutMs' | 'binaryStdout'> {
   cwd: string;
   env?: NodeJS.ProcessEnv;
   /** Read-only polls take no optional locks, so they never block the user's own git. */
@@ -72,6 +73,8 @@ export interface GitOptions extends Pick<RunOptions, 'signal' | 'input' | 'onOut
 
 export interface GitResult {
   stdout: string;
+  /** With `binaryStdout`. */
+  stdoutBytes?: Buffer;
   stderr: string;
   code: number;
 }
@@ -114,6 +117,7 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Gi
       env: gitEnv(opts.env, opts.readOnly),
       signal: opts.signal,
       input: opts.input,
+      binaryStdout: opts.binaryStdout,
       onOutput: opts.onOutput,
       timeoutMs: opts.timeoutMs,
     });
@@ -126,7 +130,7 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Gi
     }
     if (r.cancelled) throw new GitError(args, r.code, r.stderr, r.stdout, 'cancelled');
     if (r.code === 0 || (r.code !== null && opts.okCodes?.includes(r.code))) {
-      return { stdout: r.stdout, stderr: r.stderr, code: r.code! };
+      return { stdout: r.stdout, stdoutBytes: r.stdoutBytes, stderr: r.stderr, code: r.code! };
     }
     const reason = classify(r.stderr);
     if (reason === 'lock' && attempt < retries) {
@@ -140,6 +144,19 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Gi
 /** stdout without the trailing newline. */
 export async function gitOut(args: readonly string[], opts: GitOptions): Promise<string> {
   return (await git(args, opts)).stdout.replace(/\n$/, '');
+}
+
+/**
+ * File names from a git command's -z output, byte-exact (see util/bytePath: names that are not
+ * UTF-8 survive as escapes, and go back to git and the file system as the same bytes).
+ */
+export async function gitPaths(args: readonly string[], opts: GitOptions): Promise<string[]> {
+  return splitNul((await git(args, { ...opts, binaryStdout: true })).stdoutBytes!);
+}
+
+/** Options for a git command that reads names from stdin: literal (no glob or magic), NUL-separated. */
+export function pathsOnStdin(paths: readonly string[], opts: GitOptions): GitOptions {
+  return { ...opts, input: joinNul(paths), env: { ...opts.env, GIT_LITERAL_PATHSPECS: '1' } };
 }
 
 export async function repoRoot(cwd: string): Promise<string> {

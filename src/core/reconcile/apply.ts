@@ -21,7 +21,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { BusyError, LanesError, storageError } from '../errors';
 import { ownerAlive, ownerFor } from '../util/ownerLock';
-import { git, GitError, gitOut } from '../git/git';
+import { git, GitError, gitOut, gitPaths, pathsOnStdin } from '../git/git';
+import { displayPath, encodePath } from '../util/bytePath';
 import { trialMerge } from '../git/merge';
 import { writeFileAtomic } from '../util/fsx';
 import { parseHunks } from './diff';
@@ -169,18 +170,54 @@ export async function snapshotCheckout(repo: string, message: string): Promise<{
   }
 }
 
+/** Names that differ between two commits (byte-exact), optionally only those at or under `limit`. */
 async function changedPaths(repo: string, from: string, to: string, limit?: string[]): Promise<string[]> {
-  const out = await gitOut(['diff', '--name-only', '-z', '--no-renames', from, to, '--', ...(limit ?? [])], { cwd: repo, readOnly: true });
-  return out.split('\0').filter(Boolean);
+  const all = await gitPaths(['diff', '--name-only', '-z', '--no-renames', from, to], { cwd: repo, readOnly: true });
+  if (!limit) return all;
+  return all.filter((p) => limit.some((l) => p === l || p.startsWith(l.replace(/\/$/, '') + '/')));
 }
 
-/** Whether `tree` holds a file (blob, symlink or submodule, not a folder) at `p`. */
-async function treeHas(repo: string, tree: string, p: string): Promise<boolean> {
-  const out = await gitOut(['ls-tree', '-z', tree, '--', p], { cwd: repo, readOnly: true });
-  return out.split('\0').some((e) => {
-    const [meta, name] = e.split('\t');
-    return name === p && meta!.split(' ')[1] !== 'tree';
-  });
+/**
+ * Which of `paths` are files (blob, symlink or submodule, not a folder) in `tree`: one git
+ * process for all of them, names on stdin (so any bytes git stores work).
+ */
+async function filesIn(repo: string, tree: string, paths: readonly string[]): Promise<Set<string>> {
+  const have = new Set<string>();
+  if (!paths.length) return have;
+  const input = Buffer.concat(paths.flatMap((p) => [Buffer.from(`${tree}:`), encodePath(p), Buffer.from([0])]));
+  const out = (await git(['cat-file', '--batch-check=%(objecttype)', '-z'], { cwd: repo, readOnly: true, input, binaryStdout: true })).stdoutBytes!;
+  // One answer per name, in order: "<type>\n", or the name as given and " missing\n".
+  let at = 0;
+  for (const p of paths) {
+    const missing = Buffer.concat([Buffer.from(`${tree}:`), encodePath(p), Buffer.from(' missing\n')]);
+    if (out.subarray(at, at + missing.length).equals(missing)) {
+      at += missing.length;
+      continue;
+    }
+    const nl = out.indexOf(10, at);
+    const type = out.subarray(at, nl).toString();
+    at = nl + 1;
+    if (type !== 'tree') have.add(p);
+  }
+  return have;
+}
+
+const fsPath = (repo: string, p: string) => encodePath(path.join(repo, p));
+
+/** Remove index entries (names on stdin). */
+async function removeFromIndex(repo: string, paths: readonly string[]): Promise<void> {
+  if (paths.length) await git(['update-index', '--force-remove', '-z', '--stdin'], pathsOnStdin(paths, { cwd: repo, lockRetries: 8 }));
+}
+
+/** Write these paths from `tree` into the checkout and the index (names on stdin, literal). */
+async function checkoutFrom(repo: string, tree: string, paths: readonly string[]): Promise<void> {
+  if (paths.length) await git(['checkout', tree, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(paths, { cwd: repo, lockRetries: 8 }));
+}
+
+/** Empty parent folders of a removed path, up to the checkout. */
+async function removeEmptyParents(repo: string, p: string): Promise<void> {
+  let dir = path.dirname(p);
+  while (dir !== '.' && dir !== '' && (await fs.rmdir(fsPath(repo, dir)).then(() => true, () => false))) dir = path.dirname(dir);
 }
 
 /**
@@ -193,20 +230,8 @@ export async function selectionTarget(repo: string, base: string, integrated: st
   try {
     await git(['read-tree', base], { cwd: repo, env });
     const whole = (select.files ?? []).filter((f) => !select.hunks?.[f]);
-    if (whole.length) {
-      // Files taken whole: their entries (or absence) from the integrated tree.
-      for (const f of whole) {
-        const ls = await gitOut(['ls-tree', '-z', integrated, '--', f], { cwd: repo, readOnly: true });
-        const entry = ls.split('\0').find((e) => e.split('\t')[1] === f);
-        if (entry) {
-          const [meta] = entry.split('\t');
-          const [mode, , sha] = meta!.split(' ');
-          await git(['update-index', '--add', '--cacheinfo', `${mode},${sha},${f}`], { cwd: repo, env });
-        } else {
-          await git(['update-index', '--force-remove', '--', f], { cwd: repo, env });
-        }
-      }
-    }
+    // Files taken whole: their entries (or absence) from the integrated tree, in the temp index.
+    if (whole.length) await git(['reset', '-q', integrated, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(whole, { cwd: repo, env }));
     for (const [file, wanted] of Object.entries(select.hunks ?? {})) {
       const patch = await gitOut(['diff', '--no-color', '--no-ext-diff', '--no-renames', base, integrated, '--', file], { cwd: repo, readOnly: true });
       const header = patch.slice(0, patch.indexOf('\n@@'));
@@ -249,41 +274,29 @@ export async function applyInProgress(repo: string, commonDir: string): Promise<
 
 /** Put `j.paths` back exactly as the snapshot has them (working tree and index). */
 async function restorePaths(repo: string, j: ApplyJournal): Promise<void> {
-  const inSnapshot: string[] = [];
-  const notInSnapshot: string[] = [];
-  for (const p of j.paths) ((await treeHas(repo, j.snapshot, p)) ? inSnapshot : notInSnapshot).push(p);
+  const snapshotFiles = await filesIn(repo, j.snapshot, j.paths);
+  const inSnapshot = j.paths.filter((p) => snapshotFiles.has(p));
+  const notInSnapshot = j.paths.filter((p) => !snapshotFiles.has(p));
   // Paths the apply created: remove them (and their index entries), then empty parent folders.
   for (const p of notInSnapshot) {
     // Only a file the apply wrote goes; a folder there is the user's own (not written by us).
-    const st = await fs.lstat(path.join(repo, p)).catch(() => undefined);
-    if (st && !st.isDirectory()) await fs.rm(path.join(repo, p));
-    await git(['update-index', '--force-remove', '--', p], { cwd: repo, lockRetries: 8 });
-    let dir = path.dirname(p);
-    while (dir !== '.' && dir !== '') {
-      if (!(await fs.rmdir(path.join(repo, dir)).then(() => true, () => false))) break;
-      dir = path.dirname(dir);
-    }
+    const st = await fs.lstat(fsPath(repo, p)).catch(() => undefined);
+    if (st && !st.isDirectory()) await fs.rm(fsPath(repo, p));
   }
+  await removeFromIndex(repo, notInSnapshot);
+  for (const p of notInSnapshot) await removeEmptyParents(repo, p);
   if (inSnapshot.length) {
     // A file may have become a folder (or the reverse): clear the way first.
     for (const p of inSnapshot) {
-      const st = await fs.lstat(path.join(repo, p)).catch(() => undefined);
+      const st = await fs.lstat(fsPath(repo, p)).catch(() => undefined);
       // Only an empty folder is removed; anything inside it stops the restore with an error.
-      if (st?.isDirectory()) await fs.rmdir(path.join(repo, p));
+      if (st?.isDirectory()) await fs.rmdir(fsPath(repo, p));
     }
-    await git(['checkout', j.snapshot, '--', ...inSnapshot], { cwd: repo, lockRetries: 8 });
+    await checkoutFrom(repo, j.snapshot, inSnapshot);
   }
-  // Index entries back to what the user had staged.
-  for (const p of j.paths) {
-    if (await treeHas(repo, j.indexSnapshot, p)) {
-      const ls = await gitOut(['ls-tree', '-z', j.indexSnapshot, '--', p], { cwd: repo, readOnly: true });
-      const [meta] = ls.split('\0')[0]!.split('\t');
-      const [mode, , sha] = meta!.split(' ');
-      await git(['update-index', '--add', '--cacheinfo', `${mode},${sha},${p}`], { cwd: repo, lockRetries: 8 });
-    } else {
-      await git(['update-index', '--force-remove', '--', p], { cwd: repo, lockRetries: 8 });
-    }
-  }
+  // Index entries back to what the user had staged (a path not in that index leaves it); the
+  // working tree is not touched by this.
+  await git(['reset', '-q', j.indexSnapshot, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(j.paths, { cwd: repo, lockRetries: 8 }));
 }
 
 export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
@@ -302,24 +315,26 @@ export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
     ...(await changedPaths(o.repo, snap.head, snap.indexSnapshot)), // staged
     ...(o.unsavedPaths ?? []),
   ]);
-  const untracked = new Set(
-    (await gitOut(['ls-files', '-z', '--others', '--exclude-standard'], { cwd: o.repo, readOnly: true })).split('\0').filter(Boolean),
-  );
+  const untracked = new Set(await gitPaths(['ls-files', '-z', '--others', '--exclude-standard'], { cwd: o.repo, readOnly: true }));
+  // Tracked: a file in the index, or a folder holding one.
+  const tracked = new Set<string>();
+  for (const f of await gitPaths(['ls-files', '-z'], { cwd: o.repo, readOnly: true })) {
+    for (let p = f; p !== '.' && !tracked.has(p); p = path.posix.dirname(p)) tracked.add(p);
+  }
+  const targetFiles = await filesIn(o.repo, o.target, lanePaths);
   const ignoredOrUntrackedHit: string[] = [];
   for (const p of lanePaths) {
-    const abs = path.join(o.repo, p);
-    const tracked = (await gitOut(['ls-files', '-z', '--', p], { cwd: o.repo, readOnly: true })) !== '';
-    if (!tracked && (await fs.lstat(abs).then(() => true, () => false)) && (await treeHas(o.repo, o.target, p))) ignoredOrUntrackedHit.push(p);
+    if (!tracked.has(p) && targetFiles.has(p) && (await fs.lstat(fsPath(o.repo, p)).then(() => true, () => false))) ignoredOrUntrackedHit.push(p);
   }
   const untrackedHits = lanePaths.filter((p) => untracked.has(p) || ignoredOrUntrackedHit.includes(p));
   if (untrackedHits.length) {
-    throw new ApplyRefused(`untracked files in your checkout would be overwritten: ${untrackedHits.join(', ')}; move or commit them first`, 'untrackedCollision', untrackedHits);
+    throw new ApplyRefused(`untracked files in your checkout would be overwritten: ${untrackedHits.map(displayPath).join(', ')}; move or commit them first`, 'untrackedCollision', untrackedHits);
   }
   const unsaved = lanePaths.filter((p) => o.unsavedPaths?.includes(p));
-  if (unsaved.length) throw new ApplyRefused(`files open with unsaved changes would change: ${unsaved.join(', ')}; save or close them first`, 'dirtyEditors', unsaved);
+  if (unsaved.length) throw new ApplyRefused(`files open with unsaved changes would change: ${unsaved.map(displayPath).join(', ')}; save or close them first`, 'dirtyEditors', unsaved);
   const overlap = lanePaths.filter((p) => userChanged.has(p));
   if (overlap.length && !o.conflictMarkers) {
-    throw new ApplyRefused(`you have changed files the lanes also change: ${overlap.join(', ')}; commit or stash them, or apply with conflict markers`, 'dirtyOverlap', overlap);
+    throw new ApplyRefused(`you have changed files the lanes also change: ${overlap.map(displayPath).join(', ')}; commit or stash them, or apply with conflict markers`, 'dirtyOverlap', overlap);
   }
 
   // Three-way: base is found by git (the run's base when HEAD descends from it); ours is the
@@ -330,7 +345,7 @@ export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
   // builds on, say) is not brought in, so it refuses nothing.
   const merge = { tree: trial.tree, conflicts: trial.conflicts.filter((p) => lanePaths.includes(p)) };
   if (merge.conflicts.length && !o.conflictMarkers) {
-    throw new ApplyRefused(`the lanes' work conflicts with your checkout in ${merge.conflicts.join(', ')}`, 'conflict', merge.conflicts);
+    throw new ApplyRefused(`the lanes' work conflicts with your checkout in ${merge.conflicts.map(displayPath).join(', ')}`, 'conflict', merge.conflicts);
   }
   const paths = lanePaths;
   const owner = { ...ownerFor(o.command ?? 'apply') };
@@ -369,24 +384,22 @@ async function writeInto(o: ApplyOptions, journal: ApplyJournal, tree: string, c
   journal.step = 'writing';
   await writeJournal(o.commonDir, journal);
   if (o.crashAfter === 'writing') throw new InjectedCrash('injected crash after writing started');
-  const deleted: string[] = [];
-  const written: string[] = [];
-  for (const p of paths) ((await treeHas(o.repo, merge.tree, p)) ? written : deleted).push(p);
+  const inTree = await filesIn(o.repo, merge.tree, paths);
+  const written = paths.filter((p) => inTree.has(p));
+  const deleted = paths.filter((p) => !inTree.has(p));
   // Deletions first (deepest first), so a folder can become a file.
-  for (const p of [...deleted].sort((a, b) => b.length - a.length)) {
-    await fs.rm(path.join(o.repo, p), { force: true });
-    await git(['update-index', '--force-remove', '--', p], { cwd: o.repo, lockRetries: 8 });
-    let dir = path.dirname(p);
-    while (dir !== '.' && dir !== '' && (await fs.rmdir(path.join(o.repo, dir)).then(() => true, () => false))) dir = path.dirname(dir);
-  }
+  const deepestFirst = [...deleted].sort((a, b) => b.length - a.length);
+  for (const p of deepestFirst) await fs.rm(fsPath(o.repo, p), { force: true });
+  await removeFromIndex(o.repo, deepestFirst);
+  for (const p of deepestFirst) await removeEmptyParents(o.repo, p);
   if (o.crashAfter === 'deleted') throw new InjectedCrash('injected crash after deletions');
   if (written.length) {
     for (const p of written) {
       // A folder that must become a file: only when everything in it was a lane deletion.
-      const st = await fs.lstat(path.join(o.repo, p)).catch(() => undefined);
-      if (st?.isDirectory()) await fs.rmdir(path.join(o.repo, p));
+      const st = await fs.lstat(fsPath(o.repo, p)).catch(() => undefined);
+      if (st?.isDirectory()) await fs.rmdir(fsPath(o.repo, p));
     }
-    await git(['checkout', merge.tree, '--', ...written], { cwd: o.repo, lockRetries: 8 });
+    await checkoutFrom(o.repo, merge.tree, written);
   }
   journal.step = 'done';
   journal.endedAt = new Date().toISOString();
@@ -416,7 +429,7 @@ export async function undoApply(repo: string, commonDir: string, opts: { force?:
   const now = await snapshotCheckout(repo, `lanes: snapshot before undo of ${j.id}`);
   const editedSince = j.tree ? (await changedPaths(repo, j.tree, now.snapshot, j.paths)).filter((p) => j.paths.includes(p)) : [];
   if (editedSince.length && !opts.force) {
-    throw new UndoRefused(`these files changed since the apply: ${editedSince.join(', ')}; use --force to undo anyway (their current state is saved first)`, editedSince);
+    throw new UndoRefused(`these files changed since the apply: ${editedSince.map(displayPath).join(', ')}; use --force to undo anyway (their current state is saved first)`, editedSince);
   }
   const saved = `${APPLY_REF_PREFIX}${j.id}/before-undo`;
   await git(['update-ref', saved, now.snapshot], { cwd: repo, lockRetries: 6 });

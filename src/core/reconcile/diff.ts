@@ -2,7 +2,7 @@
  * What a lane did, from git itself: files added/modified/deleted/renamed (with rename
  * detection), line counts (binary files marked), and hunks.
  */
-import { gitOut } from '../git/git';
+import { gitOut, gitPaths } from '../git/git';
 
 export type ChangeKind = 'added' | 'modified' | 'deleted' | 'renamed' | 'copied' | 'typechange';
 
@@ -30,13 +30,13 @@ export interface Hunk {
 const KIND: Record<string, ChangeKind> = { A: 'added', M: 'modified', D: 'deleted', R: 'renamed', C: 'copied', T: 'typechange' };
 
 export async function changedFiles(repo: string, base: string, head: string): Promise<FileChange[]> {
-  const [status, numstat] = await Promise.all([
-    gitOut(['diff', '--name-status', '-z', '-M', '--no-ext-diff', base, head], { cwd: repo, readOnly: true }),
-    gitOut(['diff', '--numstat', '-z', '-M', '--no-ext-diff', base, head], { cwd: repo, readOnly: true }),
+  // Names byte-exact (util/bytePath): a name that is not UTF-8 is still the same file.
+  const [sf, nf] = await Promise.all([
+    gitPaths(['diff', '--name-status', '-z', '-M', '--no-ext-diff', base, head], { cwd: repo, readOnly: true }),
+    gitPaths(['diff', '--numstat', '-z', '-M', '--no-ext-diff', base, head], { cwd: repo, readOnly: true }),
   ]);
   const out: FileChange[] = [];
-  const sf = status.split('\0');
-  for (let i = 0; i < sf.length - 1; ) {
+  for (let i = 0; i < sf.length; ) {
     const code = sf[i++]!;
     const k = KIND[code[0]!] ?? 'modified';
     if (k === 'renamed' || k === 'copied') {
@@ -48,10 +48,13 @@ export async function changedFiles(repo: string, base: string, head: string): Pr
     }
   }
   // numstat -z: "added\tremoved\tpath\0" or, for renames, "added\tremoved\t\0old\0new\0".
-  const nf = numstat.split('\0');
-  for (let i = 0; i < nf.length - 1; ) {
-    const [a, r, p] = nf[i++]!.split('\t');
-    let path = p!;
+  for (let i = 0; i < nf.length; ) {
+    const entry = nf[i++]!;
+    const t1 = entry.indexOf('\t');
+    const t2 = entry.indexOf('\t', t1 + 1);
+    const a = entry.slice(0, t1);
+    const r = entry.slice(t1 + 1, t2);
+    let path = entry.slice(t2 + 1);
     if (path === '') {
       i++; // old path
       path = nf[i++]!;

@@ -15,8 +15,10 @@ export interface RunOptions {
   /** Stop the process tree after this many milliseconds. */
   timeoutMs?: number;
   killGraceMs?: number;
-  /** Text written to stdin (stdin is closed either way). */
-  input?: string;
+  /** Text or bytes written to stdin (stdin is closed either way). */
+  input?: string | Buffer;
+  /** Keep stdout as bytes (`stdoutBytes`), for output that is not text (git's -z file names). */
+  binaryStdout?: boolean;
   /** Called with every chunk of stdout/stderr as it arrives. */
   onOutput?: (chunk: string, stream: 'stdout' | 'stderr') => void;
   /** Keep at most this many characters of each stream in the result (the tail). Default 4 MiB. */
@@ -51,6 +53,8 @@ export interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
+  /** stdout as bytes, with `binaryStdout`. */
+  stdoutBytes?: Buffer;
   stderr: string;
   timedOut: boolean;
   cancelled: boolean;
@@ -148,12 +152,16 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       const s = buf + chunk;
       return s.length > max ? s.slice(s.length - max) : s;
     };
-    child.stdout!.setEncoding('utf8');
+    const bytes: Buffer[] = [];
+    if (opts.binaryStdout) child.stdout!.on('data', (c: Buffer) => bytes.push(c));
+    else {
+      child.stdout!.setEncoding('utf8');
+      child.stdout!.on('data', (c: string) => {
+        stdout = keep(stdout, c);
+        opts.onOutput?.(c, 'stdout');
+      });
+    }
     child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (c: string) => {
-      stdout = keep(stdout, c);
-      opts.onOutput?.(c, 'stdout');
-    });
     child.stderr!.on('data', (c: string) => {
       stderr = keep(stderr, c);
       opts.onOutput?.(c, 'stderr');
@@ -167,7 +175,7 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       clearTimeout(timeoutTimer);
       opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
-      resolve({ code, signal: sig, stdout, stderr, timedOut, cancelled, spawnError, pid, durationMs: Date.now() - started });
+      resolve({ code, signal: sig, stdout, stdoutBytes: opts.binaryStdout ? Buffer.concat(bytes) : undefined, stderr, timedOut, cancelled, spawnError, pid, durationMs: Date.now() - started });
     };
     child.on('exit', () => {
       // Background children that hold stdout open would keep 'close' from firing: stop them.
