@@ -11,6 +11,7 @@ import * as vscode from 'vscode';
 import { describeError } from '../core/errors';
 import { ApplyRefused } from '../core/reconcile/apply';
 import { changedFiles, FileChange } from '../core/reconcile/diff';
+import type { OutsideLink } from '../core/reconcile/links';
 import type { PairResult } from '../core/reconcile/radar';
 import type { RunState } from '../core/run/state';
 import type { Selection } from '../core/session/session';
@@ -36,6 +37,7 @@ export class ReconcilePanel implements vscode.Disposable {
   private run!: RunState;
   private files: Record<string, FileChange[]> = {};
   private pairs: PairResult[] = [];
+  private outsideLinks: Record<string, OutsideLink[]> = {};
   private readonly excluded = new Set<string>();
   private queue?: QueueView;
   private lastApply?: PanelState['lastApply'];
@@ -112,6 +114,7 @@ export class ReconcilePanel implements vscode.Disposable {
 
       files: this.files,
       pairs: this.pairs,
+      outsideLinks: this.outsideLinks,
       excluded: this.excluded,
       queue: this.queue,
       lastApply: this.lastApply,
@@ -129,7 +132,9 @@ export class ReconcilePanel implements vscode.Disposable {
     const lanes = this.run.lanes.filter((l) => l.head && l.base && l.head !== l.base);
     if (full || lanes.some((l) => !this.files[l.id])) {
       for (const l of lanes) this.files[l.id] = await changedFiles(this.folder.root, l.base!, l.head!).catch(() => []);
-      this.pairs = (await session.radarOf(this.run)).pairs;
+      const radar = await session.radarOf(this.run, { details: true });
+      this.pairs = radar.pairs;
+      this.outsideLinks = radar.outsideLinks;
     }
     if (!this.queue?.running) {
       const rec = await session.queueResult(runId);
@@ -312,6 +317,21 @@ export class ReconcilePanel implements vscode.Disposable {
       return true;
     } catch (e) {
       if (!(e instanceof ApplyRefused)) throw e;
+      if (e.reason === 'outsideLink') {
+        // Never without an explicit yes: the links are listed, and "Apply Anyway" is not the default.
+        const pick = await vscode.window.showWarningMessage(
+          'The lanes\' result has symlinks that point outside the repository. Applying them puts those links in your checkout.',
+          { modal: true, detail: e.files.map((f) => `${f}`).join('\n') + '\n\n' + e.message },
+          'Apply Anyway',
+        );
+        if (pick !== 'Apply Anyway') {
+          this.result(action, false, `not applied: ${e.message}`);
+          return false;
+        }
+        const r = await session.apply(runId, sel, { unsavedPaths: this.unsavedPaths(), acceptOutsideLinks: true });
+        this.result(action, true, `applied with the outside symlinks you accepted: ${r.applied.length} file(s) written, ${r.deleted.length} deleted`);
+        return true;
+      }
       if (e.reason !== 'dirtyEditors') {
         this.result(action, false, `not applied: ${e.message}`);
         return false;

@@ -4,7 +4,9 @@
  */
 import type { FileChange } from '../core/reconcile/diff';
 import type { QueueResult } from '../core/reconcile/queue';
+import type { OutsideLink } from '../core/reconcile/links';
 import type { PairResult } from '../core/reconcile/radar';
+import { displayPath } from '../core/util/bytePath';
 import { Budget, laneSpending } from '../core/run/budget';
 import type { RunState } from '../core/run/state';
 
@@ -22,6 +24,8 @@ export interface PanelInput {
   roles: Record<string, string>;
   files: Record<string, FileChange[]>;
   pairs: PairResult[];
+  /** Each lane's symlinks pointing outside the repository. */
+  outsideLinks?: Record<string, OutsideLink[]>;
   /** Lanes the user took out (rejected or unticked); every other mergeable lane is accepted. */
   excluded: ReadonlySet<string>;
   queue?: QueueView;
@@ -48,6 +52,7 @@ export function buildPanelState(i: PanelInput): PanelState {
       verify: last?.verify ? { command: last.verify.command, passed: last.verify.passed } : undefined,
       files: (i.files[l.id] ?? []).map((f) => ({ path: f.path, oldPath: f.oldPath, kind: f.kind, added: f.added, removed: f.removed, binary: f.binary })),
       accepted: mergeable && !i.excluded.has(l.id),
+      outsideLinks: i.outsideLinks?.[l.id]?.map((x) => ({ path: displayPath(x.path), target: x.target })),
       mergeable,
       ...spendingOf(l, i.budgets?.[l.id]),
     };

@@ -37,7 +37,8 @@ export const LaneView = z.object({
   used: z.string().max(300).optional(),
   /** What it spent against its budget, when it has one. */
   budget: z.string().max(300).optional(),
-
+  /** Symlinks its work adds that point outside the repository: applied only when accepted. */
+  outsideLinks: z.array(z.object({ path: filePath, target: z.string().max(4096) })).optional(),
 });
 
 export const PairView = z.object({ a: id, b: id, kind: z.enum(['conflict', 'hotspot']), files: z.array(filePath) });

@@ -60,6 +60,9 @@ function lanesSection(s: PanelState): HTMLElement {
     );
     const lane = el('div', { class: 'lane', 'data-lane': l.id }, head);
     if (l.reason && l.status !== 'passed') lane.append(el('div', { class: 'muted reason' }, l.reason.split('\n')[0]!));
+    for (const x of l.outsideLinks ?? []) {
+      lane.append(el('div', { class: 'bad outside-link', role: 'alert' }, icon('warning'), ` symlink ${x.path} → ${x.target} points outside the repository: applied only if you accept it`));
+    }
     const list = el('ul', { class: 'files' });
     for (const f of l.files) {
       const counts = f.binary ? 'binary' : `+${f.added ?? 0} −${f.removed ?? 0}`;

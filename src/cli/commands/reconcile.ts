@@ -7,7 +7,7 @@ import { Command, EXIT_FAILED, EXIT_OK, JSON_OPTION, openSession, printJson, sty
 export const reconcileCommand: Command = {
   name: 'reconcile',
   summary: 'check lanes for collisions, then merge them through the gated queue onto an integration branch',
-  usage: 'lanes reconcile [RUN] [--lanes A,B] [--no-send-back] [--apply [--conflict-markers]] [--json]',
+  usage: 'lanes reconcile [RUN] [--lanes A,B] [--no-send-back] [--apply [--conflict-markers] [--accept-outside-links]] [--json]',
   description:
     'First the conflict radar trial-merges every pair of lanes (nothing is checked out). Then passed lanes are merged one by one, in dependency ' +
     'then plan order, onto lanes-integration/<run>; a lane that conflicts is held back. The plan\'s verify runs on the result; when it fails, ' +
@@ -20,6 +20,7 @@ export const reconcileCommand: Command = {
     { name: 'no-send-back', type: 'flag', description: 'hold back a breaking lane instead of re-running it' },
     { name: 'apply', type: 'flag', description: 'bring the integrated result into your checkout (never losing your edits)' },
     { name: 'conflict-markers', type: 'flag', description: 'with --apply: merge files you also changed, leaving conflict markers, instead of refusing' },
+    { name: 'accept-outside-links', type: 'flag', description: 'with --apply: also write symlinks that point outside the repository (refused otherwise)' },
     JSON_OPTION,
   ],
   examples: ['lanes reconcile', 'lanes reconcile --lanes impl,tests', 'lanes reconcile --apply', 'lanes reconcile --json > reconcile.json'],
@@ -44,7 +45,7 @@ export const reconcileCommand: Command = {
     let refused: { reason: string; message: string; files: string[] } | undefined;
     if (args.options.apply) {
       try {
-        applied = await session.apply(runId, { kind: 'integration' }, { conflictMarkers: Boolean(args.options['conflict-markers']) });
+        applied = await session.apply(runId, { kind: 'integration' }, { conflictMarkers: Boolean(args.options['conflict-markers']), acceptOutsideLinks: Boolean(args.options['accept-outside-links']) });
       } catch (e) {
         if (e instanceof ApplyRefused) refused = { reason: e.reason, message: e.message, files: e.files };
         else if (e instanceof PreconditionError) refused = { reason: 'nothingToApply', message: e.message, files: [] };
@@ -54,7 +55,7 @@ export const reconcileCommand: Command = {
     if (json) {
       printJson(io, {
         runId,
-        radar: { checked: radar.checked, trialMerged: radar.merged, pairs: radar.pairs },
+        radar: { checked: radar.checked, trialMerged: radar.merged, pairs: radar.pairs, outsideLinks: radar.outsideLinks },
         queue: result,
         report: reportFile,
         apply: applied ? { id: applied.id, mode: applied.mode, applied: applied.applied, deleted: applied.deleted, conflicted: applied.conflicted } : undefined,

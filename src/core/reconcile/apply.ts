@@ -22,7 +22,8 @@ import { createHash } from 'node:crypto';
 import { BusyError, LanesError, storageError } from '../errors';
 import { ownerAlive, ownerFor } from '../util/ownerLock';
 import { git, GitError, gitOut, gitPaths, pathsOnStdin } from '../git/git';
-import { displayPath, encodePath } from '../util/bytePath';
+import { decodePath, displayPath, encodePath } from '../util/bytePath';
+import { describeOutsideLinks, outsideLinks } from './links';
 import { trialMerge } from '../git/merge';
 import { writeFileAtomic } from '../util/fsx';
 import { parseHunks } from './diff';
@@ -56,7 +57,7 @@ export interface ApplyJournal {
 export class ApplyRefused extends LanesError {
   constructor(
     message: string,
-    readonly reason: 'dirtyOverlap' | 'untrackedCollision' | 'conflict' | 'unmergedIndex' | 'dirtyEditors' | 'nothingToApply',
+    readonly reason: 'dirtyOverlap' | 'untrackedCollision' | 'conflict' | 'unmergedIndex' | 'dirtyEditors' | 'nothingToApply' | 'outsideLink' | 'throughLink',
     readonly files: string[],
   ) {
     super(message);
@@ -78,6 +79,8 @@ export interface ApplyOptions {
   conflictMarkers?: boolean;
   /** Paths open with unsaved changes in an editor: refused like dirty files. */
   unsavedPaths?: string[];
+  /** Write symlinks that point outside the repository (refused otherwise: the user must accept them). */
+  acceptOutsideLinks?: boolean;
   identity?: NodeJS.ProcessEnv;
   /** What the journal says is applying ("lanes reconcile --apply", "VS Code: Apply"). */
   command?: string;
@@ -204,6 +207,24 @@ async function filesIn(repo: string, tree: string, paths: readonly string[]): Pr
 
 const fsPath = (repo: string, p: string) => encodePath(path.join(repo, p));
 
+/** Paths whose folder, as it is on disk, is not inside the checkout (a symlinked folder on the way). */
+async function throughLinks(repo: string, paths: readonly string[]): Promise<string[]> {
+  const root = await fs.realpath(repo);
+  const seen = new Map<string, boolean>();
+  const inside = async (dir: string): Promise<boolean> => {
+    if (dir === '.' || dir === '') return true;
+    if (!seen.has(dir)) {
+      const real = await fs.realpath(fsPath(repo, dir), { encoding: 'buffer' }).then(decodePath, () => undefined);
+      // A folder that does not exist yet is created by git inside its parent: judge the parent.
+      seen.set(dir, real === undefined ? await inside(path.posix.dirname(dir)) : real === root || real.startsWith(root + path.sep));
+    }
+    return seen.get(dir)!;
+  };
+  const out: string[] = [];
+  for (const p of paths) if (!(await inside(path.posix.dirname(p)))) out.push(p);
+  return out;
+}
+
 /** Remove index entries (names on stdin). */
 async function removeFromIndex(repo: string, paths: readonly string[]): Promise<void> {
   if (paths.length) await git(['update-index', '--force-remove', '-z', '--stdin'], pathsOnStdin(paths, { cwd: repo, lockRetries: 8 }));
@@ -305,6 +326,20 @@ export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
   }
   const lanePaths = await changedPaths(o.repo, o.base, o.target, o.paths);
   if (!lanePaths.length) throw new ApplyRefused('nothing to apply: the lanes changed nothing here', 'nothingToApply', []);
+  const links = await outsideLinks(o.repo, o.base, o.target, new Set(lanePaths));
+  if (links.length && !o.acceptOutsideLinks) {
+    throw new ApplyRefused(
+      `the lanes' result has symlinks pointing outside the repository: ${describeOutsideLinks(links)}; nothing was applied. Apply them only if you mean to (lanes reconcile --apply --accept-outside-links, or "Apply Anyway" in VS Code), or leave them out`,
+      'outsideLink',
+      links.map((l) => l.path),
+    );
+  }
+  // Never through a link out of the checkout: a path whose folder is (or sits under) a symlink
+  // leading elsewhere would be written or deleted there.
+  const through = await throughLinks(o.repo, lanePaths);
+  if (through.length) {
+    throw new ApplyRefused(`these paths lie under a symlink that leads outside your checkout: ${through.map(displayPath).join(', ')}; nothing was applied`, 'throughLink', through);
+  }
   const id = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${Math.floor(Math.random() * 0xffff).toString(16).padStart(4, '0')}`;
   const snap = await snapshotCheckout(o.repo, `lanes: snapshot before apply ${id}`);
   for (const [name, commit] of [['head', snap.head], ['worktree', snap.snapshot], ['index', snap.indexSnapshot]] as const) {

@@ -8,9 +8,10 @@
  * no file/folder prefix between them) cannot conflict, so they are not trial-merged; every
  * other pair is.
  */
-import { gitOut } from '../git/git';
+import { gitPaths } from '../git/git';
 import { isAncestor, trialMerge } from '../git/merge';
 import { changedFiles, FileChange, touchedPaths } from './diff';
+import { OutsideLink, outsideLinks } from './links';
 
 export interface RadarLane {
   id: string;
@@ -33,6 +34,8 @@ export interface RadarResult {
   checked: number;
   /** Each lane's files (only with `details`). */
   changes: Record<string, FileChange[]>;
+  /** Each lane's symlinks pointing outside the repository (only with `details`; lanes without any are absent). */
+  outsideLinks: Record<string, OutsideLink[]>;
 }
 
 /** Paths overlap when equal, or when one is a folder that contains the other. */
@@ -71,14 +74,17 @@ export async function conflictRadar(
   opts: { concurrency?: number; signal?: AbortSignal; details?: boolean } = {},
 ): Promise<RadarResult> {
   const changes: Record<string, FileChange[]> = {};
+  const links: Record<string, OutsideLink[]> = {};
   const touched: Record<string, string[]> = {};
   await pool([...lanes], opts.concurrency ?? 4, async (l) => {
     if (opts.details) {
       changes[l.id] = l.head === l.base ? [] : await changedFiles(repo, l.base, l.head);
       touched[l.id] = touchedPaths(changes[l.id]!);
+      const out = await outsideLinks(repo, l.base, l.head);
+      if (out.length) links[l.id] = out;
     } else {
       // Without rename detection every path a rename touches is listed: all the radar needs.
-      touched[l.id] = l.head === l.base ? [] : (await gitOut(['diff', '--name-only', '-z', '--no-renames', l.base, l.head], { cwd: repo, readOnly: true })).split('\0').filter(Boolean);
+      touched[l.id] = l.head === l.base ? [] : await gitPaths(['diff', '--name-only', '-z', '--no-renames', l.base, l.head], { cwd: repo, readOnly: true });
     }
   });
   const pairs: [RadarLane, RadarLane][] = [];
@@ -100,7 +106,7 @@ export async function conflictRadar(
       else if (shared.length) results[k] = { a: a.id, b: b.id, kind: 'hotspot', files: shared };
     },
   );
-  return { pairs: results.filter((r): r is PairResult => r !== undefined), merged, checked: pairs.length, changes };
+  return { pairs: results.filter((r): r is PairResult => r !== undefined), merged, checked: pairs.length, changes, outsideLinks: links };
 }
 
 /** What the live radar needs from a run (the engine's Orchestrator fits). */

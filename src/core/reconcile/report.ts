@@ -7,6 +7,7 @@ import type { RunState } from '../run/state';
 import type { FileChange } from './diff';
 import type { QueueResult } from './queue';
 import type { RadarResult } from './radar';
+import { displayPath } from '../util/bytePath';
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -51,6 +52,12 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
     for (const c of conflicts) lines.push(`- ✗ **${c.a}** and **${c.b}** conflict in ${c.files.map((f) => `\`${f}\``).join(', ')}`);
     for (const h of hot) lines.push(`- ⚠ **${h.a}** and **${h.b}** both change ${h.files.map((f) => `\`${f}\``).join(', ')} (merges cleanly; worth a look)`);
     if (conflicts.length || hot.length) lines.push('');
+    const links = Object.entries(radar.outsideLinks ?? {});
+    if (links.length) {
+      lines.push('## Symlinks pointing outside the repository', '');
+      for (const [lane, ls] of links) for (const l of ls) lines.push(`- ⚠ **${lane}** adds \`${displayPath(l.path)}\` → \`${l.target}\`: applied only when you accept it`);
+      lines.push('');
+    }
   }
   if (queue) {
     lines.push('## Merge queue', '');

@@ -72,6 +72,8 @@ export interface ApplyOptions {
   paths?: string[];
   /** Every path of the selection but these (e.g. files open with unsaved changes). */
   exclude?: string[];
+  /** Apply symlinks that point outside the repository (refused otherwise). */
+  acceptOutsideLinks?: boolean;
   signal?: AbortSignal;
 }
 
@@ -313,6 +315,7 @@ export class LanesSession {
           paths,
           conflictMarkers: a.conflictMarkers,
           unsavedPaths: a.unsavedPaths,
+          acceptOutsideLinks: a.acceptOutsideLinks,
           command: `${this.o.face}: apply`,
         });
       },
