@@ -122,8 +122,17 @@ describe('kill -9 of lanes run, then lanes run --resume', function () {
     // The reference: one unkilled run through the logging shim (the git calls a run makes).
     const s = makeRepo({ a: 500, b: 500, c: 500, d: 500 });
     const faultDir = path.join(tempDir(), 'fault');
-    const r = await runCli(s.repo.dir, ['run', '--worktree-root', s.wtRoot], shimEnv(shim, faultDir, { log: true }));
+    const running = spawnCli(s.repo.dir, ['run', '--worktree-root', s.wtRoot], shimEnv(shim, faultDir, { log: true }));
+    // The process scan must see a live agent (sandboxed, in its own PID namespace) by its record path.
+    let seen = false;
+    while (!seen && running.child.exitCode === null) {
+      seen = strayProcesses({ markers: [s.rec] }).length > 0;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const ended = await running.exited;
+    const r = { ...ended, out: running.out() };
     assert.equal(r.code, 0, r.out);
+    assert.ok(seen, 'the scan for stray processes finds running agents');
     assert.deepEqual(readRun(s.repo)!.lanes.map((l) => l.status), ['passed', 'passed', 'passed', 'passed']);
     calls = withOrdinals(loggedCalls(faultDir));
     runMs = r.ms;

@@ -578,7 +578,7 @@ describe('more faults the engine survives', function () {
     }
   });
 
-  it('reports an agent that changes the shared git config', async () => {
+  it('an unsandboxed agent that changes .git/config, hooks or the user\'s ignored files: reported, .git/config and hooks restored (its versions kept aside), the old .env kept', async () => {
 
 
 
@@ -587,9 +587,26 @@ describe('more faults the engine survives', function () {
 
 
     const repo = newRepo();
-    writePlan(repo, [{ id: 'meddler', agent: { command: ['sh', '-c', 'git -C "$LANES_REPO" config lanes.evil yes && echo x > x.txt'] } }], { isolation: 'none' });
+    writeFileSync(path.join(repo.dir, '.gitignore'), '.env\n.npmrc\n');
+    repo.commitAll('ignore');
+    writeFileSync(path.join(repo.dir, '.env'), 'SECRET=mine\n');
+    writeFileSync(path.join(repo.dir, '.npmrc'), 'registry=mine\n');
+    const configBefore = readFileSync(path.join(repo.dir, '.git', 'config'));
+    // Unsandboxed, an agent changes core.hooksPath, adds a hook and rewrites the user's ignored .env by absolute path.
+    const script = 'git -C "$LANES_REPO" config core.hooksPath /tmp/evil-hooks && printf "#!/bin/sh\\ntouch /tmp/pwned\\n" > "$LANES_REPO/.git/hooks/pre-commit" && chmod +x "$LANES_REPO/.git/hooks/pre-commit" && echo EVIL=1 > "$LANES_REPO/.env" && echo x > x.txt';
+    writePlan(repo, [{ id: 'meddler', agent: { command: ['sh', '-c', script] } }], { isolation: 'none', worktree: { copy: ['.env'] } });
     const { state } = await runPlan(repo);
-    assert.ok(state.lanes[0]!.warnings.some((w) => /\.git\/config changed while lane meddler ran/.test(w)), JSON.stringify(state.lanes[0]!.warnings));
+    const w = state.lanes[0]!.warnings.find((x) => /\.git\/config changed/.test(x));
+    assert.ok(w, JSON.stringify(state.lanes[0]!.warnings));
+    assert.match(w!, /\.git\/config changed; \.git\/hooks changed; your ignored file \.env changed while lane meddler ran/);
+    assert.match(w!, /Restored \.git\/config from before the run \(the changed one is kept at .*changed-\d+.*\/config\)/);
+    assert.match(w!, /Restored \.git\/hooks from before the run/);
+    assert.deepEqual(readFileSync(path.join(repo.dir, '.git', 'config')), configBefore, 'config restored byte for byte');
+    assert.equal(existsSync(path.join(repo.dir, '.git', 'hooks', 'pre-commit')), false, "the agent's hook is gone from .git/hooks");
+    const kept = /The content of \.env from before the run is kept at (\S+)\./.exec(w!)?.[1];
+    assert.ok(kept, w);
+    assert.equal(readFileSync(kept!, 'utf8'), 'SECRET=mine\n');
+    assert.doesNotMatch(w!, /\.npmrc/, 'an untouched dotfile is not reported');
   });
 
   it('never silently recreates a lane worktree deleted by hand: the branch is the truth', async () => {

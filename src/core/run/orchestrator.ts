@@ -33,7 +33,7 @@ import { BoundedLog, logLimitFrom } from './boundedLog';
 
 import { overBudget, spentOf } from './budget';
 
-import { compareFingerprints, fingerprint, Fingerprint } from './guard';
+import { changedIgnored, compareFingerprints, fingerprint, Fingerprint, guardedIgnored, keepShared, restoreShared } from './guard';
 import { judge } from './judge';
 import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from './memory';
 import { LaneRunner, LocalProcessRunner } from './runner';
@@ -478,7 +478,9 @@ export class Orchestrator {
     try {
       this.emit({ type: 'run-started', runId: this.runId, state: this.state });
       await excludeMemoryFolder(this.commonDir);
-      this.guardBaseline = await fingerprint(this.state.repoRoot, this.commonDir);
+      this.guardIgnored = await guardedIgnored(this.state.repoRoot, this.plan.worktree?.copy).catch(() => []);
+      await keepShared(this.state.repoRoot, this.commonDir, this.paths.guard, this.guardIgnored);
+      this.guardBaseline = await fingerprint(this.state.repoRoot, this.commonDir, this.guardIgnored);
       const active = new Map<string, Promise<void>>();
       for (;;) {
         const d = schedule({
@@ -569,24 +571,33 @@ export class Orchestrator {
    */
   private guardWaiters: LaneState[] = [];
   private guardNext?: Promise<void>;
+  private guardIgnored: string[] = [];
   private checkGuard(l: LaneState): Promise<void> {
+    // A sandboxed lane cannot write the checkout or .git/config: nothing it did to look for.
+    if (l.isolation && l.isolation !== 'none') return Promise.resolve();
     this.guardWaiters.push(l);
     this.guardNext ??= this.guardMutex.run(async () => {
       this.guardNext = undefined;
       const lanes = this.guardWaiters.splice(0);
-      const after = await fingerprint(this.state.repoRoot, this.commonDir);
-      const diffs = compareFingerprints(this.guardBaseline!, after);
+      const before = this.guardBaseline!;
+      const after = await fingerprint(this.state.repoRoot, this.commonDir, this.guardIgnored);
+      const diffs = compareFingerprints(before, after);
       if (!diffs.length) return;
       const ids = lanes.map((x) => x.id);
       const others = [...this.running].filter((x) => !ids.includes(x));
+      // Shared git state an agent changed is put back (its version moved aside, never lost): a
+      // hook or core.hooksPath of an agent's must not reach the user's checkout.
+      const shared = { config: before.config !== after.config, hooks: before.hooks !== after.hooks };
+      const done = shared.config || shared.hooks ? await restoreShared(this.commonDir, this.paths.guard, shared).catch((e: unknown) => [`could not restore it: ${(e as Error).message}; check .git/config and .git/hooks before applying`]) : [];
+      const kept = changedIgnored(before, after).map((f) => `the content of ${f} from before the run is kept at ${path.join(this.paths.guard, 'files', f)}`);
       for (const lane of lanes) {
         this.warn(
           `WARNING: ${diffs.join('; ')} while lane ${ids.join(', ')} ran${others.length ? ` (with ${others.join(', ')})` : ''}. ` +
-            'If you did not make this change, an agent wrote outside its worktree.',
+            `If you did not make this change, an agent wrote outside its worktree.${[...done, ...kept].map((x) => ` ${x[0]!.toUpperCase()}${x.slice(1)}.`).join('')}`,
           lane,
         );
       }
-      this.guardBaseline = after;
+      this.guardBaseline = { ...after, config: shared.config ? before.config : after.config, hooks: shared.hooks ? before.hooks : after.hooks };
     });
     return this.guardNext;
   }

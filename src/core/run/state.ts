@@ -137,6 +137,8 @@ export interface RunPaths {
   queue: string;
   /** Lanes' own temp folders (TMPDIR in their sandboxes). */
   tmp: string;
+  /** What the guard keeps from before the run (.git/config, hooks, guarded ignored files). */
+  guard: string;
 }
 
 export function runPaths(commonDir: string, runId: string): RunPaths {
@@ -151,6 +153,7 @@ export function runPaths(commonDir: string, runId: string): RunPaths {
     report: path.join(dir, 'report.md'),
     queue: path.join(dir, 'queue.json'),
     tmp: path.join(dir, 'tmp'),
+    guard: path.join(dir, 'guard'),
   };
 
 }
