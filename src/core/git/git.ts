@@ -2,7 +2,8 @@
  * git through argv only. Every call gets a clean environment (no GIT_DIR/GIT_WORK_TREE leaking
  * in from a hook or a parent git), C locale so stderr can be classified, no terminal prompts.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { LanesError } from '../errors';
 
 import { joinNul, splitNul } from '../util/bytePath';
@@ -17,8 +18,10 @@ export class GitError extends LanesError {
     readonly stderr: string,
     readonly stdout: string,
     readonly reason: GitErrorReason,
+    /** For a lock: who holds it, if anybody (see lockHolder). */
+    readonly lock?: LockHolder,
   ) {
-    super(summarize(args, exitCode, stderr, stdout, reason));
+    super(summarize(args, exitCode, stderr, stdout, reason, lock));
     this.name = 'GitError';
   }
 
@@ -36,13 +39,19 @@ export class GitError extends LanesError {
  * What a person reads: the git subcommand and git's own last words, never the whole argv (it
  * can hold commit messages, paths and object ids that say nothing to the reader).
  */
-function summarize(args: readonly string[], exitCode: number | null, stderr: string, stdout: string, reason: GitErrorReason): string {
+function summarize(args: readonly string[], exitCode: number | null, stderr: string, stdout: string, reason: GitErrorReason, lock?: LockHolder): string {
   const sub = args.find((a) => !a.startsWith('-')) ?? 'git';
   if (reason === 'notInstalled') return 'git is not installed or not on PATH; install git and try again';
   if (reason === 'noFolder') return `git ${sub} could not run: ${stderr}`;
   if (reason === 'lock') {
-    const file = /'([^']+\.lock)'/.exec(stderr)?.[1];
-    return `git ${sub} could not take a lock${file ? ` (${file})` : ''}: another git process is using the repository; wait for it to finish${file ? `, or remove ${file} if no git process is running` : ''}`;
+    const file = lockFileOf(stderr);
+    const head = `git ${sub} could not take a lock${file ? ` (${file})` : ''}`;
+    if (lock?.running.length) {
+      const p = lock.running[0]!;
+      return `${head}: a git process is running in this repository (pid ${p.pid}: ${p.command.slice(0, 80)}); wait for it to finish and try again`;
+    }
+    if (lock && file) return `${head}: no git process is running in this repository, so the lock is stale (left by a crash); remove ${file} and try again`;
+    return `${head}: another git process is using the repository; wait for it to finish${file ? `, or remove ${file} if no git process is running` : ''}`;
   }
   const lines = stderr
     .split('\n')
@@ -109,6 +118,39 @@ export function gitEnv(extra: NodeJS.ProcessEnv = {}, readOnly = false): NodeJS.
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+function lockFileOf(stderr: string): string | undefined {
+  return /'([^']+\.lock)'/.exec(stderr)?.[1];
+}
+
+export interface LockHolder {
+  /** git processes working in the lock's repository now (empty: the lock is stale). */
+  running: { pid: number; command: string }[];
+}
+
+/**
+ * Who holds a git lock file: the git processes whose working folder is in the lock's repository
+ * (Linux: /proc). Undefined where that cannot be told; then the message says both possibilities.
+ */
+export async function lockHolder(lockFile: string): Promise<LockHolder | undefined> {
+  if (!existsSync('/proc/self/cwd')) return undefined;
+  const at = lockFile.lastIndexOf(`${path.sep}.git${path.sep}`);
+  const root = at >= 0 ? lockFile.slice(0, at) : path.dirname(path.dirname(lockFile));
+  const running: LockHolder['running'] = [];
+  for (const name of await fs.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      if ((await fs.readFile(`/proc/${name}/comm`, 'utf8')).trim() !== 'git') continue;
+      const cwd = await fs.readlink(`/proc/${name}/cwd`);
+      if (cwd !== root && !cwd.startsWith(root + path.sep)) continue;
+      const command = (await fs.readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
+      running.push({ pid: Number(name), command });
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return { running };
+}
+
 export async function git(args: readonly string[], opts: GitOptions): Promise<GitResult> {
   const retries = opts.lockRetries ?? 0;
   for (let attempt = 0; ; attempt++) {
@@ -137,7 +179,8 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Gi
       await sleep(Math.min(2000, 50 * 2 ** attempt) + Math.random() * 50);
       continue;
     }
-    throw new GitError(args, r.code, r.stderr, r.stdout, reason);
+    const file = reason === 'lock' ? lockFileOf(r.stderr) : undefined;
+    throw new GitError(args, r.code, r.stderr, r.stdout, reason, file ? await lockHolder(path.resolve(opts.cwd, file)) : undefined);
   }
 }
 

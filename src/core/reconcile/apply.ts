@@ -163,7 +163,7 @@ export async function snapshotCheckout(repo: string, message: string): Promise<{
     await fs.copyFile(path.join(await gitOut(['rev-parse', '--absolute-git-dir'], { cwd: repo, readOnly: true }), 'index'), env.GIT_INDEX_FILE).catch(async () => {
       await git(['read-tree', head], { cwd: repo, env });
     });
-    await git(['add', '-A'], { cwd: repo, env });
+    await git(['add', '-A', '--sparse'], { cwd: repo, env });
     const workTree = await gitOut(['write-tree'], { cwd: repo, env });
     const snapshot = await gitOut(['commit-tree', workTree, '-p', head, '-F', '-'], { cwd: repo, input: `${message} (working tree)\n`, env: ID });
     const indexSnapshot = await gitOut(['commit-tree', indexTree, '-p', head, '-F', '-'], { cwd: repo, input: `${message} (index)\n`, env: ID });

@@ -49,7 +49,7 @@ export async function snapshotWorktree(dir: string, message: string): Promise<st
   const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
   try {
     await git(['read-tree', 'HEAD'], { cwd: dir, env });
-    await git(['add', '-A'], { cwd: dir, env });
+    await git(['add', '-A', '--sparse'], { cwd: dir, env });
     const tree = await gitOut(['write-tree'], { cwd: dir, env });
     const identity = { GIT_AUTHOR_NAME: 'Agent Lanes', GIT_AUTHOR_EMAIL: 'lanes@agent-lanes.invalid', GIT_COMMITTER_NAME: 'Agent Lanes', GIT_COMMITTER_EMAIL: 'lanes@agent-lanes.invalid' };
     return await gitOut(['commit-tree', tree, '-p', 'HEAD', '-F', '-'], { cwd: dir, input: message, env: identity });

@@ -167,6 +167,10 @@ export async function repositoryWarnings(repoRoot: string): Promise<string[]> {
   if ((await read('.gitmodules')).trim()) {
     out.push('this repository has submodules: lane worktrees do not initialise them; add "git submodule update --init" to worktree.setup if lanes need them');
   }
+  const sparse = await gitOut(['config', '--bool', 'core.sparseCheckout'], { cwd: repoRoot, readOnly: true, okCodes: [1] }).catch(() => '');
+  if (sparse === 'true') {
+    out.push("your checkout is sparse: lane worktrees check out the same cone; what agents add outside it is still committed, and an apply writes it into your checkout");
+  }
   if (/filter=lfs/.test(await read('.gitattributes'))) {
     out.push('this repository uses Git LFS: lane worktrees get the real files only when git-lfs is installed (its filter runs on checkout); without it they hold LFS pointer files');
   }

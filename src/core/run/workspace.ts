@@ -151,7 +151,7 @@ export class LaneWorkspace {
     // One status pass tells whether anything is left (and the head); `add -A` only runs when something is.
     const st = await worktreeStatus(cwd);
     if (st.dirty.length === 0) return { committed: false, head: st.head };
-    await git(['add', '-A'], { cwd, lockRetries: 6 });
+    await git(['add', '-A', '--sparse'], { cwd, lockRetries: 6 });
     // Never record a mass deletion nobody made: a worktree that lost every tracked file is broken
     // (half-made, emptied by hand), and committing that would delete the repository in an apply.
     // The status pass above already counted deletions: the tree is listed only when there are some.
