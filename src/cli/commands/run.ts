@@ -43,10 +43,18 @@ function colourFor(io: Io, status: LaneStatus) {
   return s.dim;
 }
 
-function table(io: Io, state: RunState, now = Date.now()): string[] {
+/**
+ * The lanes as a table. With `interrupted` (the orchestrator is gone), a lane recorded as
+ * running or verifying is shown as what it is: interrupted, not running.
+ */
+function table(io: Io, state: RunState, now = Date.now(), interrupted = false): string[] {
   const w = Math.max(4, ...state.lanes.map((l) => l.id.length));
   const rows = [`  ${'lane'.padEnd(w)}  ${'state'.padEnd(11)}  ${'elapsed'.padStart(8)}  try  note`];
   for (const l of state.lanes) {
+    if (interrupted && (l.status === 'running' || l.status === 'verifying')) {
+      rows.push(`  ${l.id.padEnd(w)}  ${style(io).yellow('⚠ interrupted')}  ${''.padStart(8)}  ${String(l.attempts.length || '').padStart(3)}  was ${l.status} when the orchestrator stopped; "lanes run --resume" runs it again`);
+      continue;
+    }
     const st = `${ICON[l.status]} ${l.status}`.padEnd(11);
     const note = (l.reason ?? '').split('\n')[0]!.slice(0, 70);
     rows.push(`  ${l.id.padEnd(w)}  ${colourFor(io, l.status)(st)}  ${elapsed(l, now).padStart(8)}  ${String(l.attempts.length || '').padStart(3)}  ${note}`);
@@ -271,7 +279,7 @@ export const statusCommand: Command = {
         return EXIT_OK;
       }
       io.out(`run ${t.state.runId}: ${t.status}${t.state.cleaned ? ' (cleaned)' : ''}, started ${t.state.startedAt}, base ${t.state.baseCommit.slice(0, 10)}\n`);
-      io.out(table(io, t.state).join('\n') + '\n');
+      io.out(table(io, t.state, Date.now(), t.status === 'interrupted').join('\n') + '\n');
       for (const lt of t.lanes) {
         if (!lt.process) continue;
         const l = t.state.lanes.find((x) => x.id === lt.id)!;

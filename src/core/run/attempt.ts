@@ -211,6 +211,9 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
   }
   rec.exitCode = r.code;
   rec.exit = describeExit(r);
+  if (r.heldOpen) {
+    c.warn('the agent left a process running that escaped its process group (setsid) and held its output open; the lane went on without it. Run lanes in the sandbox to end every process of a lane with it', l);
+  }
   i.log.write(`\n[lanes] agent ${rec.exit} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 
   // An agent that took its worktree away (deleted it, or switched it to another branch) did not

@@ -23,7 +23,7 @@ import { DEFAULT_MAX_PARALLEL } from '../plan/schema';
 import { validatePlanText } from '../plan/validate';
 import { Mutex } from '../util/mutex';
 import { describeOwner } from '../util/ownerLock';
-import { cleanEnv, findProgram } from '../util/proc';
+import { cleanEnv, findProgram, withoutGitLeaks } from '../util/proc';
 import { isPresetName, PRESETS } from '../agents/presets';
 
 import { commandLineOf, processStartTime, stopRecorded } from '../util/processInfo';
@@ -565,7 +565,9 @@ export class Orchestrator {
     };
     // The brief as text too, when it fits comfortably in one environment variable.
     if (Buffer.byteLength(briefText) < 64 * 1024) env.LANES_BRIEF = briefText;
-    return cleanEnv({ ...this.opts.env, ...this.laneDef(l.id).env, ...env }, process.env);
+    // Never GIT_DIR and friends: not from our own environment, the face's (a CLI started from a
+    // git hook has them), or the plan's.
+    return withoutGitLeaks(cleanEnv({ ...this.opts.env, ...this.laneDef(l.id).env, ...env }, process.env));
   }
 
   /**

@@ -60,12 +60,21 @@ export interface RunResult {
   cancelled: boolean;
   /** The program could not be started (e.g. not installed). */
   spawnError?: NodeJS.ErrnoException;
+  /** It exited, but something it started outside its process group kept its output open (and was left running). */
+  heldOpen?: boolean;
   pid?: number;
   durationMs: number;
 }
 
 /** Environment variables git sets for hooks that must never leak into a child's git calls. */
 const GIT_LEAKS = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_COMMON_DIR', 'GIT_PREFIX'];
+
+/** An environment without the variables that would point a child's git elsewhere. */
+export function withoutGitLeaks(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of GIT_LEAKS) delete out[k];
+  return out;
+}
 
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
@@ -122,6 +131,7 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
     let stdout = '';
 
     let stderr = '';
+    let heldOpen = false;
     let timedOut = false;
     let cancelled = false;
     let settled = false;
@@ -175,15 +185,25 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       clearTimeout(timeoutTimer);
       opts.signal?.removeEventListener('abort', onAbort);
       clearTimeout(killTimer);
-      resolve({ code, signal: sig, stdout, stdoutBytes: opts.binaryStdout ? Buffer.concat(bytes) : undefined, stderr, timedOut, cancelled, spawnError, pid, durationMs: Date.now() - started });
+      resolve({ code, signal: sig, stdout, stdoutBytes: opts.binaryStdout ? Buffer.concat(bytes) : undefined, stderr, timedOut, cancelled, spawnError, pid, durationMs: Date.now() - started, heldOpen: heldOpen || undefined });
     };
-    child.on('exit', () => {
+    child.on('exit', (code, sig) => {
       // Background children that hold stdout open would keep 'close' from firing: stop them.
       if (pid !== undefined && isGroupAlive(pid)) {
         killTree(pid, 'SIGTERM');
         const t = setTimeout(() => killTree(pid, 'SIGKILL'), opts.killGraceMs ?? 2000);
         t.unref();
       }
+      // One that left the group (setsid) and still holds the pipes cannot keep us waiting: once
+      // the grace has passed, stop reading and finish with the program's own exit.
+      const hold = setTimeout(() => {
+        if (settled) return;
+        heldOpen = true;
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish(code, sig);
+      }, (opts.killGraceMs ?? 2000) + 1000);
+      hold.unref();
     });
     child.on('error', (e: NodeJS.ErrnoException) => finish(null, null, e));
     child.on('close', (code, sig) => finish(code, sig));
