@@ -1,3 +1,4 @@
+import type { Recovery } from '../core/reconcile/apply';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -71,14 +72,14 @@ export function commandHelp(c: Command): string {
  * only when its owner is dead (a live apply, from another terminal or the editor, is left
  * alone) and only in the checkout it was writing.
  */
-async function recoverInterruptedApply(io: Io, command: string): Promise<boolean> {
+async function recoverInterruptedApply(io: Io, command: string): Promise<Recovery> {
   let session: LanesSession;
   try {
     session = await LanesSession.open({ cwd: io.cwd, face: `lanes ${command}` });
   } catch {
-    return false; // not in a repository: nothing to recover
+    return 'none'; // not in a repository: nothing to recover
   }
-  return (await session.recover()) === 'rolled-back';
+  return session.recover();
 }
 
 /** Where the CLI keeps what a person should not have to read (stacks, whole git commands). */
@@ -140,7 +141,8 @@ export async function main(argv: readonly string[], io: Io, platform: string = p
     const args = parseArgs(rest, command.options);
     // An apply that a crash interrupted is rolled back before anything else runs.
     const recovered = await recoverInterruptedApply(io, command.name);
-    if (recovered) io.err(s.red(`lanes: an apply into your checkout was interrupted; it has been rolled back (snapshot refs under refs/lanes/apply/)\n`));
+    if (recovered === 'rolled-back') io.err(s.red(`lanes: an apply into your checkout was interrupted; it has been rolled back (snapshot refs under refs/lanes/apply/)\n`));
+    if (recovered === 'undo-finished') io.err(s.red(`lanes: an undo of the last apply was interrupted; it has been finished (your checkout is as before the apply; what the undo found is under refs/lanes/apply/)\n`));
     return await command.run(args, io);
   } catch (e) {
     if (e instanceof UsageError) {

@@ -103,9 +103,13 @@ async function offerRecovery(folder: FolderModel, log: Log): Promise<void> {
   // An apply into the checkout that a crash cut off is rolled back from its journal first.
   if (vscode.workspace.isTrusted) {
     try {
-      if ((await folder.session.recover()) === 'rolled-back') {
+      const r = await folder.session.recover();
+      if (r === 'rolled-back') {
         log.warn(`an interrupted apply in ${folder.root} was rolled back`);
         void vscode.window.showWarningMessage(`Agent Lanes: an apply into ${folder.name} was interrupted; it has been rolled back (your state is also saved under refs/lanes/apply/).`);
+      } else if (r === 'undo-finished') {
+        log.warn(`an interrupted undo in ${folder.root} was finished`);
+        void vscode.window.showWarningMessage(`Agent Lanes: an undo in ${folder.name} was interrupted; it has been finished (your checkout is as before the apply).`);
       }
     } catch (e) {
       log.error(`could not recover an interrupted apply: ${describeError(e).logText}`);

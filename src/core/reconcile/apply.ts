@@ -30,7 +30,7 @@ import { parseHunks } from './diff';
 
 export const APPLY_REF_PREFIX = 'refs/lanes/apply/';
 
-export type ApplyStep = 'snapshotted' | 'writing' | 'done' | 'rolled-back' | 'undone';
+export type ApplyStep = 'snapshotted' | 'writing' | 'done' | 'rolled-back' | 'undoing' | 'undone';
 
 export interface ApplyJournal {
   version: 1;
@@ -139,7 +139,7 @@ function stillApplying(j: ApplyJournal): boolean {
   return ownerAlive({ ...j.owner, startTime: j.owner.startTime });
 }
 
-export type Recovery = 'none' | 'rolled-back' | 'in-progress';
+export type Recovery = 'none' | 'rolled-back' | 'undo-finished' | 'in-progress';
 
 /** The user's working state and index as two commits, without touching the checkout. */
 export async function snapshotCheckout(repo: string, message: string): Promise<{ head: string; snapshot: string; indexSnapshot: string }> {
@@ -278,6 +278,15 @@ export async function recoverApply(repo: string, commonDir: string): Promise<Rec
   const j = await readJournal(commonDir, repo);
   if (!j || j.step === 'done' || j.step === 'rolled-back' || j.step === 'undone') return 'none';
   if (stillApplying(j)) return 'in-progress';
+  if (j.step === 'undoing') {
+    // An undo that died half-way: the person asked for the before-state (and the state the undo
+    // found is in refs/lanes/apply/<id>/before-undo), so the undo is finished.
+    await restorePaths(repo, j);
+    j.step = 'undone';
+    j.endedAt = new Date().toISOString();
+    await writeJournal(commonDir, j);
+    return 'undo-finished';
+  }
   const now = await snapshotCheckout(repo, `lanes: snapshot before rolling back the interrupted apply ${j.id}`);
   await git(['update-ref', `${APPLY_REF_PREFIX}${j.id}/before-recovery`, now.snapshot], { cwd: repo, lockRetries: 6 });
   await restorePaths(repo, j);
@@ -290,7 +299,7 @@ export async function recoverApply(repo: string, commonDir: string): Promise<Rec
 /** An apply into this checkout that is under way right now, if any (for status). */
 export async function applyInProgress(repo: string, commonDir: string): Promise<ApplyJournal | undefined> {
   const j = await readJournal(commonDir, repo);
-  return j && (j.step === 'snapshotted' || j.step === 'writing') && stillApplying(j) ? j : undefined;
+  return j && (j.step === 'snapshotted' || j.step === 'writing' || j.step === 'undoing') && stillApplying(j) ? j : undefined;
 }
 
 /** Put `j.paths` back exactly as the snapshot has them (working tree and index). */
@@ -468,7 +477,16 @@ export async function undoApply(repo: string, commonDir: string, opts: { force?:
   }
   const saved = `${APPLY_REF_PREFIX}${j.id}/before-undo`;
   await git(['update-ref', saved, now.snapshot], { cwd: repo, lockRetries: 6 });
-  await restorePaths(repo, j);
+  // Journaled like the apply: an undo that dies half-way is finished by the next command.
+  j.step = 'undoing';
+  j.owner = { ...ownerFor('undo') };
+  await writeJournal(commonDir, j);
+  applying.add(j.id);
+  try {
+    await restorePaths(repo, j);
+  } finally {
+    applying.delete(j.id);
+  }
   j.step = 'undone';
   j.endedAt = new Date().toISOString();
   await writeJournal(commonDir, j);
