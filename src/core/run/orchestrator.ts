@@ -39,7 +39,7 @@ import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from
 import { LaneRunner, LocalProcessRunner } from './runner';
 import { agentStatePaths, decideIsolation, Isolation, IsolationSetting, prepareWritable, SandboxError, sandboxAvailability, SandboxPolicy } from './sandbox';
 import { schedule } from './scheduler';
-import { FINAL_STATUSES, laneBranch, LaneState, LaneStatus, RunPaths, runPaths, RunState, STATE_VERSION } from './state';
+import { FINAL_STATUSES, laneBranch, LaneState, LaneStatus, RunPaths, runPaths, RunState, setAsideCorrupt, STATE_VERSION, StateError } from './state';
 import { RunLease, RunStore } from './store';
 import { LaneWorkspace } from './workspace';
 
@@ -325,7 +325,18 @@ export class Orchestrator {
       const runs = await store.list();
       const runId = opts.resume === 'latest' ? runs[0] : opts.resume;
       if (!runId || !runs.includes(runId)) throw new RunError(opts.resume === 'latest' ? 'there is no run to resume' : `no run "${opts.resume}"`, 'noRun');
-      const state = await store.read(runId);
+      let state: RunState;
+      try {
+        state = await store.read(runId);
+      } catch (e) {
+        // A corrupt state is never reset, and never resumed from: it is set aside (kept whole,
+        // renamed) so the run's lanes stay findable by their branches and nothing guesses.
+        if (e instanceof StateError && e.reason === 'corrupt') {
+          const aside = await setAsideCorrupt(e.file);
+          throw new RunError(`run ${runId} cannot be resumed: ${e.message}; it was set aside as ${aside} (its lane branches lanes/${runId}/* are kept); start a new run with "lanes run"`, 'noRun');
+        }
+        throw e;
+      }
       const v = validatePlanText(state.planText);
       if (!v.ok || !v.plan) throw new RunError('the plan recorded in this run no longer validates', 'invalidPlan');
       for (const id of opts.lanes ?? []) {

@@ -129,10 +129,12 @@ export function matchProcess(pid: number, argv: readonly string[], startTime?: s
   const now = seen(pid);
   if (now === 'gone') return 'dead';
   if (!now) return 'reused';
+  // A zombie (exited, not yet reaped: e.g. under an init that does not reap) has no command
+  // line: it is dead, whatever its start time says.
+  if (!now.argv) return 'dead';
   if (startTime !== undefined && now.startTime !== undefined && startTime.startsWith(PS_TAG) === now.startTime.startsWith(PS_TAG)) {
     return now.startTime === startTime ? 'ours' : 'reused';
   }
-  if (!now.argv) return 'dead'; // a zombie: it has exited
   return sameCommand(now.argv, argv, m) ? 'ours' : 'reused';
 }
 
