@@ -240,6 +240,25 @@ describe('faults found since (faults.md 31–40, issue 11)', () => {
     laneHeadsReachable(repo);
   });
 
+  it('12/31. a worktree used again must be at the lane\'s recorded head: a rewritten branch is refused on resume, its commits kept', async () => {
+    const repo = newRepo();
+    writePlan(repo, [{ id: 'a', agent: agent('write=a.txt:a', 'exit=3') }], { isolation: 'none' });
+    const ran = await runPlan(repo);
+    const l = ran.state.lanes[0]!;
+    assert.equal(l.status, 'failed');
+    // Somebody rewrites the lane's branch in its worktree (an amended commit: not a descendant).
+    execFileSync('git', ['commit', '-q', '--amend', '-m', 'rewritten'], { cwd: l.worktree });
+    const rewritten = repo.git('rev-parse', l.branch);
+    const r = lanesProcess(repo.dir, ['run', '--resume', '--json']);
+    assert.equal(r.code, 1);
+    const lane = JSON.parse(r.out).lanes[0];
+    assert.equal(lane.status, 'failed');
+    assert.match(lane.reason, /was moved or rewritten since the run recorded it .*nothing was run on it and its commits are kept/);
+    assert.equal(repo.git('rev-parse', l.branch), rewritten, 'the branch is left as found');
+    assert.ok(repo.git('rev-list', '--all').split('\n').includes(l.head!), 'the recorded head is still reachable, from a snapshot ref');
+    assert.match(lane.reason, /kept at refs\/lanes\/snapshots\//);
+  });
+
   it('11/38. a stale index.lock: reconcile --apply names the file, says no git runs, and what to do; nothing changes', async () => {
     const repo = newRepo();
     writePlan(repo, [{ id: 'a', agent: agent('write=src/new.ts:new') }]);

@@ -14,7 +14,7 @@ import { resolveAgent, ResolvedAgent } from '../agents/resolve';
 
 import { BusyError, LanesError } from '../errors';
 import { commonDir as gitCommonDir, git, gitOut, headCommit } from '../git/git';
-import { MergeConflictError } from '../git/merge';
+import { isAncestor, MergeConflictError } from '../git/merge';
 import { defaultWorktreeRoot, WorktreeError } from '../git/worktrees';
 import { LaneGraph } from '../plan/graph';
 import { loadPlan, LoadedPlan } from '../plan/load';
@@ -39,7 +39,7 @@ import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from
 import { LaneRunner, LocalProcessRunner } from './runner';
 import { agentStatePaths, decideIsolation, Isolation, IsolationSetting, prepareWritable, SandboxError, sandboxAvailability, SandboxPolicy } from './sandbox';
 import { schedule } from './scheduler';
-import { FINAL_STATUSES, laneBranch, LaneState, LaneStatus, RunPaths, runPaths, RunState, setAsideCorrupt, STATE_VERSION, StateError } from './state';
+import { FINAL_STATUSES, laneBranch, LaneState, LaneStatus, RunPaths, runPaths, RunState, setAsideCorrupt, SNAPSHOT_REF_PREFIX, STATE_VERSION, StateError } from './state';
 import { RunLease, RunStore } from './store';
 import { LaneWorkspace } from './workspace';
 
@@ -705,6 +705,18 @@ export class Orchestrator {
           return;
         }
         throw e;
+      }
+      // A worktree used again must be where the run left it: at the lane's recorded head (or
+      // ahead of it, by commits its agent made before a crash), never on a rewritten branch.
+      if (!wt.created || wt.reusedBranch) {
+        const recorded = l.head ?? l.base;
+        if (recorded && wt.head !== recorded && !(await isAncestor(this.state.repoRoot, recorded, wt.head))) {
+          // What the run recorded stays reachable from a ref of its own, whatever happened to the branch.
+          const keep = `${SNAPSHOT_REF_PREFIX}${this.runId}/${l.id}-recorded-${Date.now()}`;
+          await git(['update-ref', keep, recorded], { cwd: this.state.repoRoot, lockRetries: 6 }).catch(() => undefined);
+          this.setStatus(l, 'failed', `the lane's branch ${l.branch} was moved or rewritten since the run recorded it (recorded ${recorded.slice(0, 10)}, kept at ${keep}; now ${wt.head.slice(0, 10)}); nothing was run on it and its commits are kept; discard the lane or start a new run`);
+          return;
+        }
       }
       // The lane's view of the shared memory: what the others wrote so far.
       await fs.mkdir(worktreeMemoryDir(l.worktree), { recursive: true });
