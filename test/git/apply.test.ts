@@ -84,6 +84,19 @@ describe('apply into the user\'s checkout', function () {
     assert.ok(existsSync(marker));
   });
 
+  it("runs the repository's own hooks only when the user opts in (LANES_GIT_HOOKS=1)", async () => {
+    const f = await fixture();
+    const marker = path.join(tempDir(), 'hook-ran');
+    writeFileSync(path.join(f.common, 'hooks', 'reference-transaction'), `#!/bin/sh\necho "$0 $*" >> ${JSON.stringify(marker)}\n`, { mode: 0o755 });
+    process.env.LANES_GIT_HOOKS = '1';
+    try {
+      await applyToCheckout({ repo: f.repo.dir, commonDir: f.common, base: f.base, target: f.target });
+    } finally {
+      delete process.env.LANES_GIT_HOOKS;
+    }
+    assert.ok(existsSync(marker), 'the opted-in hook ran');
+  });
+
   it('a stale index.lock is said as such (the file, no git running, what to do), not as merge conflicts; nothing changes', async () => {
     const f = await fixture();
     const before = picture(f.repo);

@@ -19,7 +19,9 @@ export function makeFixture(base, repo, name = 'workspace') {
       { id: 'impl', role: 'implement', brief: 'Add src/b.txt and change src/a.txt.', scope: ['src/**'], agent: agent('sleep=300', 'write=src/b.txt:b', 'write=src/a.txt:a changed'), verify: 'test -f src/b.txt' },
       { id: 'tests', role: 'test', brief: 'Test b.', dependsOn: ['impl'], scope: ['test/**'], agent: agent('write=test/b.test.txt:checks b'), verify: ['test', '-f', 'src/b.txt'] },
       { id: 'clash', role: 'implement', brief: 'Writes src/b.txt its own way (collides with impl).', scope: ['lib/**'], agent: agent('write=src/b.txt:clash'), verify: 'true' },
-      { id: 'stuck', role: 'review', brief: 'Hangs until stopped.', scope: ['docs/**'], timeoutMinutes: 2, agent: agent(`hang=${path.join(base, 'stuck.pids')}`) },
+      // Unsandboxed: the tests follow its PIDs (a sandboxed lane's are its own namespace's), and it
+      // writes them outside its worktree. The other lanes run in the sandbox where there is one.
+      { id: 'stuck', role: 'review', brief: 'Hangs until stopped.', scope: ['docs/**'], timeoutMinutes: 2, isolation: 'none', agent: agent(`hang=${path.join(base, 'stuck.pids')}`) },
     ],
   };
   writeFileSync(path.join(dir, '.lanes/plan.json'), JSON.stringify(plan, null, 2) + '\n');

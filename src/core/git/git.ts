@@ -96,23 +96,27 @@ export function onGitCommand(l: GitListener): () => void {
   return () => listeners.delete(l);
 }
 
-export function gitEnv(extra: NodeJS.ProcessEnv = {}, readOnly = false): NodeJS.ProcessEnv {
-  return cleanEnv({
-    LC_ALL: 'C',
-    LANGUAGE: 'C',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_ASKPASS: '',
-    SSH_ASKPASS: '',
-    GCM_INTERACTIVE: 'never',
-    // No repository hook runs for a git command of ours: an agent can write hooks (or point
-    // core.hooksPath somewhere), and ours run in the user's checkout (apply, undo) and the
-    // integration worktree. Config from the environment outranks every config file.
-    GIT_CONFIG_COUNT: '1',
-    GIT_CONFIG_KEY_0: 'core.hooksPath',
-    GIT_CONFIG_VALUE_0: '/dev/null',
-    ...(readOnly ? { GIT_OPTIONAL_LOCKS: '0' } : {}),
-    ...extra,
-  });
+export function gitEnv(extra: NodeJS.ProcessEnv = {}, readOnly = false, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  // The user may opt in to the repository's hooks for our git commands (LANES_GIT_HOOKS=1): their
+  // own hooks, kept safe from agents by the sandbox and the guard's restore.
+  const hooks = base.LANES_GIT_HOOKS === '1' ? {} : { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'core.hooksPath', GIT_CONFIG_VALUE_0: '/dev/null' };
+  return cleanEnv(
+    {
+      LC_ALL: 'C',
+      LANGUAGE: 'C',
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_ASKPASS: '',
+      SSH_ASKPASS: '',
+      GCM_INTERACTIVE: 'never',
+      // No repository hook runs for a git command of ours: an agent can write hooks (or point
+      // core.hooksPath somewhere), and ours run in the user's checkout (apply, undo) and the
+      // integration worktree. Config from the environment outranks every config file.
+      ...hooks,
+      ...(readOnly ? { GIT_OPTIONAL_LOCKS: '0' } : {}),
+      ...extra,
+    },
+    base,
+  );
 }
 
 
