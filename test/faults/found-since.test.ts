@@ -24,6 +24,14 @@ function background(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): {
   return { child, exited: new Promise((r) => child.on('exit', (code) => r(code))) };
 }
 
+function readIfThere(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function realGit(): string {
   return execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
 }
@@ -282,6 +290,9 @@ describe('faults found since (faults.md 31–40, issue 11)', () => {
     const run = background(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')], env);
     try {
       await waitFor(() => processesMentioning(marker).length > 0, 30000, 'the agent to start');
+      // Killed once the state records the agent's process (written just after it starts).
+      const runsDir = path.join(repo.dir, '.git', 'lanes', 'runs');
+      await waitFor(() => existsSync(runsDir) && readdirSync(runsDir).some((id) => /"process"/.test(readIfThere(path.join(runsDir, id, 'state.json')))), 30000, 'the agent to be recorded');
       run.child.kill('SIGKILL');
       await run.exited;
       const st = lanesProcess(repo.dir, ['status', '--json'], env);
