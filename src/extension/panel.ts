@@ -38,6 +38,7 @@ export class ReconcilePanel implements vscode.Disposable {
   private files: Record<string, FileChange[]> = {};
   private pairs: PairResult[] = [];
   private outsideLinks: Record<string, OutsideLink[]> = {};
+  private outOfScope: Record<string, string[]> = {};
   private readonly excluded = new Set<string>();
   private queue?: QueueView;
   private lastApply?: PanelState['lastApply'];
@@ -115,6 +116,7 @@ export class ReconcilePanel implements vscode.Disposable {
       files: this.files,
       pairs: this.pairs,
       outsideLinks: this.outsideLinks,
+      outOfScope: this.outOfScope,
       excluded: this.excluded,
       queue: this.queue,
       lastApply: this.lastApply,
@@ -135,6 +137,7 @@ export class ReconcilePanel implements vscode.Disposable {
       const radar = await session.radarOf(this.run, { details: true });
       this.pairs = radar.pairs;
       this.outsideLinks = radar.outsideLinks;
+      this.outOfScope = radar.outOfScope;
     }
     if (!this.queue?.running) {
       const rec = await session.queueResult(runId);

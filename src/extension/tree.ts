@@ -6,7 +6,8 @@
  */
 import * as vscode from 'vscode';
 import { describeIsolation } from '../core/run/sandbox';
-import { changedFiles, FileChange } from '../core/reconcile/diff';
+import { changedFiles, FileChange, touchedPaths } from '../core/reconcile/diff';
+import { outsideScope } from '../core/reconcile/radar';
 import type { Lane } from '../core/plan/schema';
 import { laneSpending } from '../core/run/budget';
 import type { LaneState, LaneStatus } from '../core/run/state';
@@ -18,7 +19,7 @@ export type Node =
   | { kind: 'folder'; folder: FolderModel }
   | { kind: 'goal'; folder: FolderModel }
   | { kind: 'lane'; folder: FolderModel; lane: Lane }
-  | { kind: 'file'; folder: FolderModel; lane: string; change: FileChange; base: string; head: string }
+  | { kind: 'file'; folder: FolderModel; lane: string; change: FileChange; base: string; head: string; outOfScope?: boolean }
   | { kind: 'info'; folder: FolderModel; lane: string; key: string; label: string; tooltip?: string; icon?: string };
 
 const ICONS: Record<LaneStatus, [string, string | undefined]> = {
@@ -132,7 +133,13 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
           files = [];
         }
       }
-      for (const change of files) out.push({ kind: 'file', folder, lane: lane.id, change, base: st.base, head: st.head });
+      // Files changed outside the lane's declared scope: said on the lane and on each file.
+      const outside = new Set(outsideScope(touchedPaths(files), lane.scope));
+      if (outside.size) {
+        const list = [...outside];
+        out.push({ kind: 'info', folder, lane: lane.id, key: 'scope', label: `changed ${list.length} file${list.length > 1 ? 's' : ''} outside its scope: ${list.join(', ')}`, tooltip: `${lane.id}'s scope is ${lane.scope!.join(', ')}; it changed ${list.join(', ')}`, icon: 'warning' });
+      }
+      for (const change of files) out.push({ kind: 'file', folder, lane: lane.id, change, base: st.base, head: st.head, outOfScope: outside.has(change.path) || (change.oldPath !== undefined && outside.has(change.oldPath)) });
     }
     return out;
   }
@@ -199,7 +206,7 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         const c = node.change;
         const item = new vscode.TreeItem(vscode.Uri.file(`${node.folder.root}/${c.path}`), vscode.TreeItemCollapsibleState.None);
         item.id = `file:${node.folder.root}:${node.lane}:${c.path}`;
-        item.description = `${c.kind}${c.binary ? ' · binary' : ` · +${c.added ?? 0} −${c.removed ?? 0}`}${c.oldPath ? ` · from ${c.oldPath}` : ''}`;
+        item.description = `${node.outOfScope ? '⚠ outside scope · ' : ''}${c.kind}${c.binary ? ' · binary' : ` · +${c.added ?? 0} −${c.removed ?? 0}`}${c.oldPath ? ` · from ${c.oldPath}` : ''}`;
         const left = laneUri(node.folder.root, node.base, c.oldPath ?? c.path, `${c.oldPath ?? c.path} (base)`);
         const right = laneUri(node.folder.root, node.head, c.path, `${c.path} (${node.lane})`);
         item.command = { command: 'vscode.diff', title: 'Compare with Base', arguments: [left, right, `${c.path} (base ↔ ${node.lane})`] };

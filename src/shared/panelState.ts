@@ -24,6 +24,8 @@ export interface PanelInput {
   roles: Record<string, string>;
   files: Record<string, FileChange[]>;
   pairs: PairResult[];
+  /** Each lane's files changed outside its declared scope. */
+  outOfScope?: Record<string, string[]>;
   /** Each lane's symlinks pointing outside the repository. */
   outsideLinks?: Record<string, OutsideLink[]>;
   /** Lanes the user took out (rejected or unticked); every other mergeable lane is accepted. */
@@ -53,11 +55,12 @@ export function buildPanelState(i: PanelInput): PanelState {
       files: (i.files[l.id] ?? []).map((f) => ({ path: f.path, oldPath: f.oldPath, kind: f.kind, added: f.added, removed: f.removed, binary: f.binary })),
       accepted: mergeable && !i.excluded.has(l.id),
       outsideLinks: i.outsideLinks?.[l.id]?.map((x) => ({ path: displayPath(x.path), target: x.target })),
+      outOfScope: i.outOfScope?.[l.id],
       mergeable,
       ...spendingOf(l, i.budgets?.[l.id]),
     };
   });
-  const pairs: PairView[] = i.pairs.map((p) => ({ a: p.a, b: p.b, kind: p.kind, files: p.files }));
+  const pairs: PairView[] = i.pairs.map((p) => ({ a: p.a, b: p.b, kind: p.kind, files: p.files, outOfScope: p.outOfScope, inheritedBy: p.inheritedBy }));
   return { folder: i.folder, runId: i.run.runId, goal: i.goal, lanes, pairs, queue: i.queue, lastApply: i.lastApply, busy: i.busy };
 }
 

@@ -37,11 +37,22 @@ export const LaneView = z.object({
   used: z.string().max(300).optional(),
   /** What it spent against its budget, when it has one. */
   budget: z.string().max(300).optional(),
+  /** Files it changed outside its declared scope. */
+  outOfScope: z.array(filePath).optional(),
   /** Symlinks its work adds that point outside the repository: applied only when accepted. */
   outsideLinks: z.array(z.object({ path: filePath, target: z.string().max(4096) })).optional(),
 });
 
-export const PairView = z.object({ a: id, b: id, kind: z.enum(['conflict', 'hotspot']), files: z.array(filePath) });
+export const PairView = z.object({
+  a: id,
+  b: id,
+  kind: z.enum(['conflict', 'hotspot']),
+  files: z.array(filePath),
+  /** Lanes whose changes outside their scope caused it. */
+  outOfScope: z.array(z.object({ lane: id, files: z.array(filePath) })).optional(),
+  /** Pairs of lanes that build on these and inherit the same conflict (reported here once). */
+  inheritedBy: z.array(z.object({ a: id, b: id })).optional(),
+});
 
 export const QueueView = z.object({
   running: z.boolean(),

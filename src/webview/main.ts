@@ -69,6 +69,7 @@ function lanesSection(s: PanelState): HTMLElement {
       const li = el('li', {}, el('span', { class: `kind kind-${f.kind}` }, f.kind[0]!.toUpperCase()), ' ');
       const open = button(f.path, 'diff', () => send({ type: 'openDiff', lane: l.id, path: f.path }), { class: 'link', title: `Compare ${f.path}: base ↔ ${l.id}` });
       li.append(open, el('span', { class: 'muted' }, ` ${counts}${f.oldPath ? ` · from ${f.oldPath}` : ''} `));
+      if (l.outOfScope?.includes(f.path)) li.append(el('span', { class: 'bad out-of-scope', title: `${l.id} declared a scope that does not include this file` }, icon('warning'), ' outside scope '));
       if (l.mergeable) li.append(button('Accept file', 'check', () => send({ type: 'acceptFile', lane: l.id, path: f.path }), { class: 'small', title: `Apply only ${f.path} from ${l.id} to your checkout` }));
       list.append(li);
     }
@@ -113,7 +114,11 @@ function radarSection(s: PanelState): HTMLElement {
   });
   sec.append(table);
   const list = el('ul', { class: 'pairs' });
-  for (const p of s.pairs) list.append(el('li', { class: p.kind }, `${p.a} and ${p.b} ${p.kind === 'conflict' ? 'conflict in' : 'both change (merges cleanly)'} ${p.files.join(', ')}`));
+  for (const p of s.pairs) {
+    const cause = (p.outOfScope ?? []).map((o) => ` — caused by ${o.lane} changing ${o.files.join(', ')} outside its scope`).join('');
+    const inherited = p.inheritedBy?.length ? ` (also reaches ${p.inheritedBy.map((x) => `${x.a}/${x.b}`).join(', ')}, built on them)` : '';
+    list.append(el('li', { class: p.kind }, `${p.a} and ${p.b} ${p.kind === 'conflict' ? 'conflict in' : 'both change (merges cleanly)'} ${p.files.join(', ')}${cause}${inherited}`));
+  }
   sec.append(list);
   return sec;
 }

@@ -4,6 +4,8 @@ import { MergeQueue } from '../../src/core/reconcile/queue';
 import { conflictRadar } from '../../src/core/reconcile/radar';
 import { validatePlanText } from '../../src/core/plan/validate';
 import { agent, newRepo, runPlan, writePlan } from '../helpers/engine';
+import { LanesSession } from '../../src/core/session/session';
+import { tempDir } from '../helpers/repo';
 
 function radarLanes(state: Awaited<ReturnType<typeof runPlan>>['state']) {
   return state.lanes.filter((l) => l.head).map((l) => ({ id: l.id, base: l.base!, head: l.head! }));
@@ -352,5 +354,29 @@ describe('live radar on commits agents make while they work', function () {
       watchRadar(repo.dir, o, (p) => findings.push(`${p.kind} ${p.a}/${p.b} while early is ${o.lane('early').status}`));
     });
     assert.deepEqual(findings, ['conflict early/quick while early is running']);
+  });
+});
+
+describe('scope violations and inherited conflicts', () => {
+  it('a lane that changes files outside its scope is named, the collision it causes says so, and a conflict a dependent lane inherits is reported once, at its origin', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'impl', scope: ['lib/**'], agent: agent('write=lib/x.ts:x', 'write=README.md:impl says') },
+      { id: 'docs', scope: ['docs/**'], agent: agent('write=docs/d.md:d', 'write=README.md:docs says') },
+      { id: 'tests', dependsOn: ['impl'], scope: ['test/**'], agent: agent('write=test/x.test.ts:t') },
+    ]);
+    const s = await LanesSession.open({ cwd: repo.dir, face: 'test', runDefaults: () => ({ worktreeRoot: tempDir('lanes-wt-') }) });
+    const state = await (await s.run()).run();
+    assert.deepEqual(state.lanes.map((l) => l.status), ['passed', 'passed', 'passed']);
+    const r = await s.radar(state.runId, { details: true });
+    assert.deepEqual(r.outOfScope, { impl: ['README.md'], docs: ['README.md'] });
+    const conflicts = r.pairs.filter((p) => p.kind === 'conflict');
+    assert.equal(conflicts.length, 1, JSON.stringify(r.pairs));
+    assert.deepEqual([conflicts[0]!.a, conflicts[0]!.b].sort(), ['docs', 'impl']);
+    assert.deepEqual(conflicts[0]!.outOfScope?.map((o) => o.lane).sort(), ['docs', 'impl']);
+    assert.deepEqual(conflicts[0]!.inheritedBy?.map((x) => [x.a, x.b].sort()), [['docs', 'tests']]);
+    const report = (await s.report(state.runId)).text;
+    assert.match(report, /conflict in `README\.md`; caused by \*\*\w+\*\* changing `README\.md` outside its scope; caused by \*\*\w+\*\* changing `README\.md` outside its scope; inherited by/);
+    assert.match(report, /## Outside their scope\n\n- ⚠ \*\*impl\*\* changed `README\.md`, outside its declared scope/);
   });
 });

@@ -58,6 +58,23 @@ describe('reconcile panel: protocol and state', () => {
     assert.ok(parseToWebview({ type: 'state', state: s }), 'the state the host sends passes the webview\'s own validation');
   });
 
+  it('carries scope violations to the lane and the collision they cause, and inherited conflicts to their origin', () => {
+    const s = buildPanelState({
+      folder: '/repo',
+      run,
+      goal: 'g',
+      roles: {},
+      files: { impl: [{ path: 'README.md', kind: 'modified', added: 1, removed: 0, binary: false }] },
+      pairs: [{ a: 'impl', b: 'docs', kind: 'conflict', files: ['README.md'], outOfScope: [{ lane: 'impl', files: ['README.md'] }], inheritedBy: [{ a: 'later', b: 'docs' }] }],
+      outOfScope: { impl: ['README.md'] },
+      excluded: new Set(),
+    });
+    assert.deepEqual(s.lanes.find((l) => l.id === 'impl')!.outOfScope, ['README.md']);
+    assert.deepEqual(s.pairs[0]!.outOfScope, [{ lane: 'impl', files: ['README.md'] }]);
+    assert.deepEqual(s.pairs[0]!.inheritedBy, [{ a: 'later', b: 'docs' }]);
+    assert.ok(parseToWebview({ type: 'state', state: s }));
+  });
+
   it('lays the radar out as a symmetric lane-by-lane matrix, conflicts over hot spots', () => {
     const m = radarMatrix(['a', 'b', 'c'], [
       { a: 'a', b: 'c', kind: 'hotspot', files: ['x'] },

@@ -9,6 +9,7 @@
  * other pair is.
  */
 import { gitPaths } from '../git/git';
+import { matchesAny } from '../plan/glob';
 import { isAncestor, trialMerge } from '../git/merge';
 import { changedFiles, FileChange, touchedPaths } from './diff';
 import { OutsideLink, outsideLinks } from './links';
@@ -17,6 +18,10 @@ export interface RadarLane {
   id: string;
   base: string;
   head: string;
+  /** The lane's declared scope (globs); files it changed outside them are scope violations. */
+  scope?: readonly string[];
+  /** Lanes it builds on (transitively): a conflict it inherits from one of them is reported there. */
+  ancestors?: readonly string[];
 }
 
 export interface PairResult {
@@ -25,6 +30,10 @@ export interface PairResult {
   /** conflict: the trial merge failed; hotspot: both changed the same files, merged cleanly. */
   kind: 'conflict' | 'hotspot';
   files: string[];
+  /** Files of this collision that a lane changed outside its declared scope: the collision's cause. */
+  outOfScope?: { lane: string; files: string[] }[];
+  /** The same conflict reached lanes that build on these two: reported here, once. */
+  inheritedBy?: { a: string; b: string }[];
 }
 
 export interface RadarResult {
@@ -36,6 +45,39 @@ export interface RadarResult {
   changes: Record<string, FileChange[]>;
   /** Each lane's symlinks pointing outside the repository (only with `details`; lanes without any are absent). */
   outsideLinks: Record<string, OutsideLink[]>;
+  /** Each lane's changed files outside its declared scope (lanes with a scope and violations only). */
+  outOfScope: Record<string, string[]>;
+}
+
+/** The files a lane changed outside its scope (none when it declares no scope). */
+export function outsideScope(files: readonly string[], scope: readonly string[] | undefined): string[] {
+  if (!scope?.length) return [];
+  return files.filter((f) => !matchesAny(f, scope));
+}
+
+/**
+ * A conflict between a and b that a lane building on a (or b) inherits shows up again for that
+ * lane, in the same files: keep it once, at its origin, and say which pairs inherited it.
+ */
+function dropInherited(pairs: PairResult[], lanes: readonly RadarLane[]): PairResult[] {
+  const anc = new Map(lanes.map((l) => [l.id, new Set(l.ancestors ?? [])]));
+  const key = (x: string, y: string) => (x < y ? `${x}\0${y}` : `${y}\0${x}`);
+  const conflicts = new Map(pairs.filter((p) => p.kind === 'conflict').map((p) => [key(p.a, p.b), p]));
+  const out: PairResult[] = [];
+  for (const p of pairs) {
+    let origin: PairResult | undefined;
+    if (p.kind === 'conflict') {
+      for (const [self, other] of [[p.a, p.b], [p.b, p.a]] as const) {
+        for (const c of anc.get(self) ?? []) {
+          const o = conflicts.get(key(c, other));
+          if (o && o !== p && p.files.every((f) => o.files.includes(f))) origin ??= o;
+        }
+      }
+    }
+    if (origin) (origin.inheritedBy ??= []).push({ a: p.a, b: p.b });
+    else out.push(p);
+  }
+  return out;
 }
 
 /** Paths overlap when equal, or when one is a folder that contains the other. */
@@ -106,7 +148,17 @@ export async function conflictRadar(
       else if (shared.length) results[k] = { a: a.id, b: b.id, kind: 'hotspot', files: shared };
     },
   );
-  return { pairs: results.filter((r): r is PairResult => r !== undefined), merged, checked: pairs.length, changes, outsideLinks: links };
+  const outOfScope: Record<string, string[]> = {};
+  for (const l of lanes) {
+    const v = outsideScope(touched[l.id] ?? [], l.scope);
+    if (v.length) outOfScope[l.id] = v;
+  }
+  const found = results.filter((r): r is PairResult => r !== undefined);
+  for (const p of found) {
+    const cause = [p.a, p.b].map((id) => ({ lane: id, files: p.files.filter((f) => outOfScope[id]?.includes(f)) })).filter((x) => x.files.length);
+    if (cause.length) p.outOfScope = cause;
+  }
+  return { pairs: dropInherited(found, lanes), merged, checked: pairs.length, changes, outsideLinks: links, outOfScope };
 }
 
 /** What the live radar needs from a run (the engine's Orchestrator fits). */

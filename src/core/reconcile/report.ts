@@ -49,9 +49,18 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
     const conflicts = radar.pairs.filter((p) => p.kind === 'conflict');
     const hot = radar.pairs.filter((p) => p.kind === 'hotspot');
     if (!conflicts.length && !hot.length) lines.push(`No collisions among ${radar.checked} pairs of lanes.`, '');
-    for (const c of conflicts) lines.push(`- ✗ **${c.a}** and **${c.b}** conflict in ${c.files.map((f) => `\`${f}\``).join(', ')}`);
-    for (const h of hot) lines.push(`- ⚠ **${h.a}** and **${h.b}** both change ${h.files.map((f) => `\`${f}\``).join(', ')} (merges cleanly; worth a look)`);
+    const cause = (p: (typeof radar.pairs)[number]) =>
+      (p.outOfScope ?? []).map((o) => `; caused by **${o.lane}** changing ${o.files.map((f) => `\`${f}\``).join(', ')} outside its scope`).join('');
+    const inherited = (p: (typeof radar.pairs)[number]) => (p.inheritedBy?.length ? `; inherited by ${p.inheritedBy.map((x) => `${x.a}/${x.b}`).join(', ')}, which build on them` : '');
+    for (const c of conflicts) lines.push(`- ✗ **${c.a}** and **${c.b}** conflict in ${c.files.map((f) => `\`${f}\``).join(', ')}${cause(c)}${inherited(c)}`);
+    for (const h of hot) lines.push(`- ⚠ **${h.a}** and **${h.b}** both change ${h.files.map((f) => `\`${f}\``).join(', ')} (merges cleanly; worth a look)${cause(h)}`);
     if (conflicts.length || hot.length) lines.push('');
+    const violations = Object.entries(radar.outOfScope ?? {});
+    if (violations.length) {
+      lines.push('## Outside their scope', '');
+      for (const [lane, files] of violations) lines.push(`- ⚠ **${lane}** changed ${files.map((f) => `\`${f}\``).join(', ')}, outside its declared scope`);
+      lines.push('');
+    }
     const links = Object.entries(radar.outsideLinks ?? {});
     if (links.length) {
       lines.push('## Symlinks pointing outside the repository', '');

@@ -13,6 +13,7 @@
 import * as path from 'node:path';
 import { PreconditionError } from '../errors';
 import { commonDir as gitCommonDir, gitOut } from '../git/git';
+import { LaneGraph } from '../plan/graph';
 import { validatePlanText } from '../plan/validate';
 import type { Plan } from '../plan/schema';
 import { applyInProgress, ApplyJournal, ApplyResult, applyToCheckout, readJournal, recoverApply, Recovery, selectionTarget, undoApply } from '../reconcile/apply';
@@ -202,10 +203,19 @@ export class LanesSession {
 
   radarOf(state: RunState, opts: { lanes?: string[]; details?: boolean; signal?: AbortSignal } = {}): Promise<RadarResult> {
     const lanes = state.lanes.filter((l) => l.head && l.base && (!opts.lanes || opts.lanes.includes(l.id)));
+    // Scopes and lineage from the plan the run recorded: violations and inherited conflicts.
+    const plan = validatePlanText(state.planText).plan;
+    const graph = plan ? new LaneGraph(plan.lanes) : undefined;
     return this.ops.run({ name: 'radar', kind: 'readOnly' }, () =>
       conflictRadar(
         this.root,
-        lanes.map((l) => ({ id: l.id, base: l.base!, head: l.head! })),
+        lanes.map((l) => ({
+          id: l.id,
+          base: l.base!,
+          head: l.head!,
+          scope: plan?.lanes.find((x) => x.id === l.id)?.scope,
+          ancestors: graph?.has(l.id) ? [...graph.ancestors(l.id)] : undefined,
+        })),
         { details: opts.details, signal: opts.signal },
       ),
     );
