@@ -87,8 +87,10 @@ export class RunController implements vscode.Disposable {
     const lanes = live.flatMap((f) => f.run?.lanes ?? []);
     const running = lanes.filter((l) => l.status === 'running' || l.status === 'verifying').length;
     const done = lanes.filter((l) => l.status === 'passed').length;
-    const failed = lanes.filter((l) => ['failed', 'timed-out', 'cancelled', 'skipped'].includes(l.status)).length;
-    this.status.text = `$(sync~spin) Lanes ${running} running · ${done} done${failed ? ` · ${failed} failed` : ''}`;
+    // Cancelled and skipped are not failures: counted apart.
+    const failed = lanes.filter((l) => l.status === 'failed' || l.status === 'timed-out').length;
+    const stopped = lanes.filter((l) => l.status === 'cancelled' || l.status === 'skipped').length;
+    this.status.text = `$(sync~spin) Lanes ${running} running · ${done} done${failed ? ` · ${failed} failed` : ''}${stopped ? ` · ${stopped} cancelled` : ''}`;
     this.status.tooltip = 'Agent Lanes: a run is active. Click to show the lanes.';
     this.status.show();
   }

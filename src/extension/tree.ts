@@ -10,7 +10,7 @@ import { changedFiles, FileChange, touchedPaths } from '../core/reconcile/diff';
 import { outsideScope } from '../core/reconcile/radar';
 import type { Lane } from '../core/plan/schema';
 import { laneSpending } from '../core/run/budget';
-import type { LaneState, LaneStatus } from '../core/run/state';
+import { formatDuration, laneTimes, type LaneState, type LaneStatus } from '../core/run/state';
 
 import { laneUri } from './content';
 import type { FolderModel, WorkspaceModel } from './model';
@@ -34,11 +34,11 @@ const ICONS: Record<LaneStatus, [string, string | undefined]> = {
   skipped: ['debug-step-over', 'disabledForeground'],
 };
 
+/** This attempt's time, and the total over attempts when there were several. */
 function elapsed(l: LaneState): string {
-  if (!l.startedAt) return '';
-  const ms = (l.endedAt ? Date.parse(l.endedAt) : Date.now()) - Date.parse(l.startedAt);
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  const t = laneTimes(l);
+  if (t.attemptMs === undefined) return '';
+  return l.attempts.length > 1 ? `${formatDuration(t.attemptMs)} (total ${formatDuration(t.totalMs)})` : formatDuration(t.attemptMs);
 }
 
 export function laneState(folder: FolderModel, id: string): LaneState | undefined {

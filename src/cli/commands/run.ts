@@ -9,7 +9,7 @@ import { gitOut } from '../../core/git/git';
 import { Orchestrator, speedup } from '../../core/run/orchestrator';
 import { describeIsolation, IsolationSetting } from '../../core/run/sandbox';
 import type { RunTruth } from '../../core/run/inspect';
-import { FINAL_STATUSES, LaneState, LaneStatus, RunState, StateError } from '../../core/run/state';
+import { FINAL_STATUSES, LaneState, laneTimes, LaneStatus, RunState, runWallMs, StateError } from '../../core/run/state';
 import type { LanesSession } from '../../core/session/session';
 import { describeOwner } from '../../core/util/ownerLock';
 import { intOption, ParsedArgs, UsageError } from '../args';
@@ -28,10 +28,10 @@ const ICON: Record<LaneStatus, string> = {
   skipped: '↷',
 };
 
+/** The lane's time over all its attempts (the one under way counted so far). */
 function elapsed(l: LaneState, now = Date.now()): string {
-  if (!l.startedAt) return '';
-  const end = l.endedAt ? Date.parse(l.endedAt) : now;
-  return `${((end - Date.parse(l.startedAt)) / 1000).toFixed(1)}s`;
+  if (!l.attempts.length) return '';
+  return `${(laneTimes(l, now).totalMs / 1000).toFixed(1)}s`;
 }
 
 function colourFor(io: Io, status: LaneStatus) {
@@ -96,7 +96,7 @@ export function runJson(state: RunState, truth?: RunTruth) {
     baseCommit: state.baseCommit,
     startedAt: state.startedAt,
     endedAt: state.endedAt,
-    wallMs: state.wallMs,
+    wallMs: runWallMs(state),
     speedup: speedup(state),
     usage: state.lanes.some((l) => l.attempts.some((a) => a.usage)) ? sumUsage(state.lanes.flatMap((l) => l.attempts.map((a) => a.usage))) : null,
     maxParallel: state.maxParallel,
@@ -119,7 +119,7 @@ function summary(io: Io, state: RunState): string {
     `${state.lanes.every((l) => l.status === 'passed') ? s.green('✓') : s.red('✗')} run ${state.runId}: ${parts}`,
   ];
   if (sp !== undefined) {
-    lines.push(`  wall time ${(state.wallMs! / 1000).toFixed(1)} s; lane time ${(busy / 1000).toFixed(1)} s; parallel speedup ${sp.toFixed(2)}× (sum of lane times ÷ wall time)`);
+    lines.push(`  wall time ${(runWallMs(state)! / 1000).toFixed(1)} s; lane time ${(busy / 1000).toFixed(1)} s; parallel speedup ${sp.toFixed(2)}× (sum of lane times ÷ wall time)`);
   }
   const used = state.lanes.flatMap((l) => l.attempts.map((a) => a.usage));
   if (used.some(Boolean)) lines.push(`  agents used ${describeUsage(sumUsage(used))}${used.some((u) => !u) ? ' (some agents did not report theirs)' : ''}`);

@@ -3,7 +3,7 @@ import { describeUsage, sumUsage } from '../agents/streams';
 import { speedup } from '../run/orchestrator';
 import { describeIsolation } from '../run/sandbox';
 
-import type { RunState } from '../run/state';
+import { runWallMs, type RunState } from '../run/state';
 import type { FileChange } from './diff';
 import type { QueueResult } from './queue';
 import type { RadarResult } from './radar';
@@ -27,7 +27,7 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
   const sp = speedup(state);
   if (sp !== undefined) {
     const busy = state.lanes.reduce((a, l) => a + l.busyMs, 0);
-    lines.push(`Wall time ${secs(state.wallMs!)}, lane time ${secs(busy)}: parallel speedup **${sp.toFixed(2)}×**.`, '');
+    lines.push(`Wall time ${secs(runWallMs(state)!)}, lane time ${secs(busy)}: parallel speedup **${sp.toFixed(2)}×**.`, '');
   }
   lines.push('## Lanes', '', '| lane | status | attempts | time | verify | changes | agent usage | branch |', '|---|---|---|---|---|---|---|---|');
   for (const l of state.lanes) {

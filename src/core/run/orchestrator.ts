@@ -39,7 +39,7 @@ import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from
 import { LaneRunner, LocalProcessRunner } from './runner';
 import { agentStatePaths, decideIsolation, Isolation, IsolationSetting, prepareWritable, SandboxError, sandboxAvailability, SandboxPolicy } from './sandbox';
 import { schedule } from './scheduler';
-import { FINAL_STATUSES, laneBranch, LaneState, LaneStatus, RunPaths, runPaths, RunState, setAsideCorrupt, SNAPSHOT_REF_PREFIX, STATE_VERSION, StateError } from './state';
+import { FINAL_STATUSES, laneBranch, runWallMs, LaneState, LaneStatus, RunPaths, runPaths, RunState, setAsideCorrupt, SNAPSHOT_REF_PREFIX, STATE_VERSION, StateError } from './state';
 import { RunLease, RunStore } from './store';
 import { LaneWorkspace } from './workspace';
 
@@ -815,7 +815,8 @@ export class Orchestrator {
 
 /** Sum of lane busy times over wall time: how much the parallel run saved. */
 export function speedup(state: RunState): number | undefined {
-  if (!state.wallMs) return undefined;
+  const wall = runWallMs(state);
+  if (!wall) return undefined;
   const busy = state.lanes.reduce((a, l) => a + l.busyMs, 0);
-  return busy / state.wallMs;
+  return busy / wall;
 }

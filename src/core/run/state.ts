@@ -226,6 +226,31 @@ export function newRunId(now = new Date()): string {
   return `${stamp}-${suffix.toString(16).padStart(4, '0')}`;
 }
 
+/**
+ * A lane's times: this attempt's (from its own start, not the lane's first), and the total over
+ * every attempt (busy time, with the one under way counted so far).
+ */
+export function laneTimes(l: LaneState, now = Date.now()): { attemptMs?: number; totalMs: number } {
+  const last = l.attempts[l.attempts.length - 1];
+  const live = !!last && !last.endedAt && (l.status === 'running' || l.status === 'verifying');
+  const attemptMs = last ? (last.endedAt ? Date.parse(last.endedAt) : live ? now : Date.parse(last.startedAt)) - Date.parse(last.startedAt) : undefined;
+  return { attemptMs, totalMs: l.busyMs + (live ? now - Date.parse(last.startedAt) : 0) };
+}
+
+/** A run's wall time: its end minus its start (what a report shows beside them). */
+export function runWallMs(state: Pick<RunState, 'startedAt' | 'endedAt' | 'wallMs'>): number | undefined {
+  if (state.startedAt && state.endedAt) return Math.max(0, Date.parse(state.endedAt) - Date.parse(state.startedAt));
+  return state.wallMs;
+}
+
+/** 12s, 3m05s, 1h02m. */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
 export function laneBranch(runId: string, laneId: string): string {
   return `lanes/${runId}/${laneId}`;
 }
