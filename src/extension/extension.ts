@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { LANE_SCHEME, LaneContentProvider } from './content';
 import { PlanDiagnostics } from './diagnostics';
+import { registerPlanEditing } from './planEditing';
 import { LaneEditorIntegration } from './editors';
 import { createLog, Log } from './log';
 import { describeError } from '../core/errors';
@@ -60,6 +61,7 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi | unde
     view,
     vscode.tasks.registerTaskProvider(TASK_TYPE, tasks),
     vscode.workspace.registerTextDocumentContentProvider(LANE_SCHEME, new LaneContentProvider()),
+    registerPlanEditing(),
   );
   registerCommands({ context, model, runs, log, diagnostics, tasks });
   const editors = new LaneEditorIntegration(model, log);

@@ -48,7 +48,17 @@ export interface PlanDiagnostic {
   /** 0-based offsets of the range to underline in an editor. */
   start?: number;
   end?: number;
+  /** Quick fixes an editor can offer (see plan/editing.ts for the text edits). */
+  fixes?: PlanFix[];
 }
+
+export type PlanFix =
+  /** Put this string where the diagnostic points (a lane or agent name it meant). */
+  | { kind: 'replace'; title: string; value: string }
+  /** Add `dependency` to lane `lane`'s dependsOn (lanes[index]). */
+  | { kind: 'addDependency'; title: string; laneIndex: number; dependency: string }
+  /** Remove one glob from lanes[index].scope. */
+  | { kind: 'removeScope'; title: string; laneIndex: number; scopeIndex: number };
 
 export interface ValidationResult {
   ok: boolean;
@@ -263,6 +273,7 @@ function semanticDiagnostics(input: unknown): PlanDiagnostic[] {
           path,
           `unknown lane "${dep.value}"${guess ? `; did you mean "${guess}"?` : '.'} Known lanes: ${ids.join(', ') || '(none)'}`,
         );
+        if (guess) out[out.length - 1]!.fixes = [{ kind: 'replace', title: `Change to "${guess}"`, value: guess }];
       }
     }
   }
@@ -293,6 +304,7 @@ function semanticDiagnostics(input: unknown): PlanDiagnostic[] {
       path,
       `unknown agent "${agent}"${guess ? `; did you mean "${guess}"?` : '.'} Use a preset (${PRESET_NAMES.join(', ')}), a name defined in "agents", or {"command": [...]}`,
     );
+    if (guess) out[out.length - 1]!.fixes = [{ kind: 'replace', title: `Change to "${guess}"`, value: guess }];
   };
   for (const lane of lanes) checkAgent(lane.agent, ['lanes', lane.index, 'agent']);
   checkAgent((input as { defaults?: { agent?: unknown } } | null)?.defaults?.agent, ['defaults', 'agent']);
@@ -312,6 +324,10 @@ function semanticDiagnostics(input: unknown): PlanDiagnostic[] {
         message:
           `lanes "${a}" and "${b}" may run in parallel but their scopes overlap: "${overlap[0]}" (${a}) and "${overlap[1]}" (${b}). ` +
           `Add "dependsOn": ["${a}"] to "${b}" so it builds on ${a}'s work, or narrow the scopes so they do not share files`,
+        fixes: [
+          { kind: 'addDependency', title: `Make "${b}" depend on "${a}"`, laneIndex: lb.index, dependency: a },
+          ...(lb.scope.length > 1 ? [{ kind: 'removeScope' as const, title: `Narrow "${b}"'s scope: remove "${overlap[1]}"`, laneIndex: lb.index, scopeIndex: lb.scope.indexOf(overlap[1]) }] : []),
+        ],
       });
     }
   }
