@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { isPresetName, PRESET_NAMES } from '../core/agents/presets';
+import { isPresetName, PRESET_NAMES, type PresetName } from '../core/agents/presets';
 import { writePlan } from '../core/plan/load';
 import { planFromTemplate, TEMPLATES } from '../core/plan/templates';
 import { PlannerError, runPlanner } from '../core/planner/planner';
@@ -107,6 +107,20 @@ async function folderFrom(deps: Deps, arg?: unknown): Promise<FolderModel | unde
 export function registerCommands(deps: Deps): void {
   const { model, runs } = deps;
 
+  /**
+   * Which agent a new plan's lanes use: the presets, the ones installed here first (what
+   * `lanes doctor` finds, with their versions), the default setting preselected.
+   */
+  async function pickAgent(folder: FolderModel): Promise<PresetName | undefined> {
+    const s = settings(folder.folder);
+    const report = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Agent Lanes: looking for agent CLIs…' }, () => doctor(process.env));
+    const items = report.agents
+      .map((a) => ({ label: a.preset, description: a.path ? `${a.label} ${a.version ?? ''}`.trim() : `${a.label}: not installed`, detail: a.path ? (a.auth.ready ? 'installed, authenticated' : `installed; ${a.auth.howTo}`) : `install: ${a.install}`, installed: !!a.path, preset: a.preset }))
+      .sort((x, y) => Number(y.installed) - Number(x.installed) || Number(y.preset === s.defaultAgent) - Number(x.preset === s.defaultAgent));
+    const pick = await vscode.window.showQuickPick(items, { placeHolder: items.some((i) => i.installed) ? 'Which agent runs the lanes?' : 'No agent CLI is installed here; which one will you install?' });
+    return pick?.preset;
+  }
+
   register(deps, 'agentLanes.newPlanFromTemplate', async (uri?: vscode.Uri) => {
     const folder = await folderFrom(deps, uri);
     if (!folder) {
@@ -120,9 +134,10 @@ export function registerCommands(deps: Deps): void {
     if (!t) return;
     const goal = await vscode.window.showInputBox({ prompt: 'The goal every lane works towards', placeHolder: 'Add rate limiting to the API, with tests and docs' });
     if (goal === undefined) return;
+    const agent = await pickAgent(folder);
+    if (!agent) return;
     if (folder.plan && !(await confirmReplace(folder))) return;
-    const s = settings(folder.folder);
-    const plan = await planFromTemplate(t.label, folder.root, { goal: goal || 'Describe the task here', agent: isPresetName(s.defaultAgent) ? s.defaultAgent : 'claude' });
+    const plan = await planFromTemplate(t.label, folder.root, { goal: goal || 'Describe the task here', agent });
     await writePlan(folder.planFile, plan);
     await folder.reloadPlan();
     await vscode.window.showTextDocument(vscode.Uri.file(folder.planFile));

@@ -53,6 +53,12 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi | unde
 
   const tree = new PlanTreeProvider(model);
   const view = vscode.window.createTreeView('agentLanes.plan', { treeDataProvider: tree, showCollapseAll: true });
+  // A plan with errors keeps its last valid tree; the view's badge counts the errors.
+  const badge = () => {
+    const errors = model.all().reduce((n, f) => n + (f.plan && !f.plan.ok ? f.plan.errors.length : 0), 0);
+    view.badge = errors ? { value: errors, tooltip: `${errors} error${errors > 1 ? 's' : ''} in the plan: open it to see them` } : undefined;
+  };
+  context.subscriptions.push(model.onDidChange(badge));
   context.subscriptions.push(
     model,
     diagnostics,

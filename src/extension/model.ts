@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { discoverRepo } from '../core/git/discover';
 import { loadPlan, LoadedPlan, PlanFileError } from '../core/plan/load';
+import type { Plan } from '../core/plan/schema';
 import { DEFAULT_PLAN_PATH } from '../core/plan/schema';
 import type { PairResult } from '../core/reconcile/radar';
 import type { EngineOptions, Orchestrator, RunEvent, RunRequest } from '../core/run/orchestrator';
@@ -35,6 +36,8 @@ export class FolderModel implements vscode.Disposable {
   /** The application layer for this repository: every operation goes through it. */
   readonly session: LanesSession;
   plan?: LoadedPlan;
+  /** The last plan that validated: the tree keeps showing it while the file has errors. */
+  lastGoodPlan?: Plan;
   planError?: string;
   run?: RunState;
   truth?: RunTruth;
@@ -104,6 +107,7 @@ export class FolderModel implements vscode.Disposable {
   async reloadPlan(fire = true): Promise<void> {
     try {
       this.plan = await loadPlan(this.planFile, this.root);
+      if (this.plan.ok && this.plan.plan) this.lastGoodPlan = this.plan.plan;
       this.planError = undefined;
     } catch (e) {
       this.plan = undefined;

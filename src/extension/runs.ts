@@ -2,6 +2,7 @@
  * Starting, following and stopping runs in this window. Everything that runs a command goes
  * through here, so Workspace Trust and the first-run approval are checked in one place.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { PRESETS, isPresetName } from '../core/agents/presets';
 import { resolveAgent } from '../core/agents/resolve';
@@ -152,9 +153,18 @@ export class RunController implements vscode.Disposable {
       void vscode.window.showWarningMessage(`A run is already active in ${folder.name}; stop it first.`);
       return undefined;
     }
+    if (!opts.resume && !folder.plan) {
+      // No plan file at all: offer to make one (the Problems panel would be empty).
+      const pick = await vscode.window.showInformationMessage(`${folder.name} has no plan yet (${path.relative(folder.root, folder.planFile)}). Create one?`, 'New Plan from Template', 'Plan with an Agent');
+      if (pick === 'New Plan from Template') void vscode.commands.executeCommand('agentLanes.newPlanFromTemplate', folder.folder.uri);
+      if (pick === 'Plan with an Agent') void vscode.commands.executeCommand('agentLanes.planWithAgent', folder.folder.uri);
+      return undefined;
+    }
     if (!opts.resume && (!folder.plan?.ok || !folder.plan.plan)) {
-      const open = await vscode.window.showErrorMessage('The plan has errors; fix them before running it.', 'Show Problems');
-      if (open) void vscode.commands.executeCommand('workbench.actions.view.problems');
+      const n = folder.plan?.errors.length ?? 0;
+      const open = await vscode.window.showErrorMessage(`The plan has ${n} error${n === 1 ? '' : 's'}; fix them before running it.`, 'Open the Plan', 'Show Problems');
+      if (open === 'Open the Plan') void vscode.window.showTextDocument(vscode.Uri.file(folder.planFile));
+      if (open === 'Show Problems') void vscode.commands.executeCommand('workbench.actions.view.problems');
       return undefined;
     }
     try {

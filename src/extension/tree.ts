@@ -86,7 +86,8 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
 
   private folderChildren(folder: FolderModel): Node[] {
     const out: Node[] = [{ kind: 'goal', folder }];
-    const lanes = folder.run && folder.live ? folder.live.plan.lanes : folder.plan?.plan?.lanes ?? [];
+    // While the file has errors the last valid plan stays (the goal row says so): no flicker.
+    const lanes = folder.run && folder.live ? folder.live.plan.lanes : folder.plan?.plan?.lanes ?? folder.lastGoodPlan?.lanes ?? [];
     for (const lane of lanes) {
       const n: Node = { kind: 'lane', folder, lane };
       this.laneNodes.set(`${folder.root}|${lane.id}`, n);
@@ -163,7 +164,7 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
       }
       case 'goal': {
         const p = node.folder.plan;
-        const goal = node.folder.live?.plan.goal ?? p?.plan?.goal;
+        const goal = node.folder.live?.plan.goal ?? p?.plan?.goal ?? (p && !p.ok ? node.folder.lastGoodPlan?.goal : undefined);
         const item = new vscode.TreeItem(goal ?? (p ? 'The plan has errors' : node.folder.planError ?? 'No plan'), vscode.TreeItemCollapsibleState.None);
         item.id = `goal:${node.folder.root}`;
         item.iconPath = new vscode.ThemeIcon(p && !p.ok ? 'error' : 'target');
@@ -186,7 +187,9 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         item.id = `lane:${node.folder.root}:${node.lane.id}`;
         const [icon, color] = status ? ICONS[status] : ['circle-large-outline', undefined];
         item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
-        const bits = [node.lane.role ?? 'implement'];
+        // The id, then the role only when it says something more.
+        const role = node.lane.role ?? 'implement';
+        const bits = role !== node.lane.id ? [role] : [];
         if (status) bits.push(status);
         if (st?.startedAt) bits.push(elapsed(st));
         if (st && st.attempts.length > 1) bits.push(`attempt ${st.attempts.length}`);
