@@ -174,24 +174,28 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         const spend = [total.used ? `agents used ${total.used}` : '', total.budget ? `run budget ${total.budget}` : '', run?.budgetSpent ?? ''].filter(Boolean).join('\n');
         item.tooltip = p && !p.ok ? p.errors.map((e) => e.message).join('\n') : `${goal ?? ''}${spend ? `\n\n${spend}` : ''}`;
 
-        item.description = p && !p.ok ? `${p.errors.length} error(s): open the plan` : node.folder.run ? `run ${node.folder.run.runId}` : undefined;
+        const interruptedRun = !node.folder.live && node.folder.truth?.status === 'interrupted';
+        item.description = p && !p.ok ? `${p.errors.length} error(s): open the plan` : node.folder.run ? `run ${node.folder.run.runId}${interruptedRun ? ' · interrupted' : ''}` : undefined;
         item.command = { command: 'vscode.open', title: 'Open Plan', arguments: [vscode.Uri.file(node.folder.planFile)] };
-        item.contextValue = 'goal';
+        item.contextValue = interruptedRun ? 'goal:interrupted' : 'goal';
         return item;
       }
       case 'lane': {
         const st = laneState(node.folder, node.lane.id);
-        const status: LaneStatus | undefined = st?.status;
+        // A lane the state calls running whose orchestrator is gone (a reload, a crash) is
+        // interrupted: said at once, with no ticking timer and no Stop.
+        const interrupted = !node.folder.live && node.folder.truth?.status === 'interrupted' && (st?.status === 'running' || st?.status === 'verifying');
+        const status: LaneStatus | 'interrupted' | undefined = interrupted ? 'interrupted' : st?.status;
         const collisions = node.folder.collisions(node.lane.id);
         const item = new vscode.TreeItem(node.lane.id, vscode.TreeItemCollapsibleState.Collapsed);
         item.id = `lane:${node.folder.root}:${node.lane.id}`;
-        const [icon, color] = status ? ICONS[status] : ['circle-large-outline', undefined];
+        const [icon, color] = status === 'interrupted' ? ['debug-disconnect', 'charts.yellow'] : status ? ICONS[status] : ['circle-large-outline', undefined];
         item.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
         // The id, then the role only when it says something more.
         const role = node.lane.role ?? 'implement';
         const bits = role !== node.lane.id ? [role] : [];
         if (status) bits.push(status);
-        if (st?.startedAt) bits.push(elapsed(st));
+        if (st?.startedAt && !interrupted) bits.push(elapsed(st));
         if (st && st.attempts.length > 1) bits.push(`attempt ${st.attempts.length}`);
         if (collisions.some((c) => c.kind === 'conflict')) bits.push('⚠ conflicts');
         item.description = bits.join(' · ');
