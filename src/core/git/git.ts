@@ -89,7 +89,7 @@ export interface GitResult {
 }
 
 /** Observers of every git command we run (the VS Code log channel subscribes). */
-type GitListener = (e: { args: readonly string[]; cwd: string; code: number | null; ms: number }) => void;
+type GitListener = (e: { args: readonly string[]; cwd: string; code: number | null; ms: number; readOnly: boolean; ok: boolean }) => void;
 const listeners = new Set<GitListener>();
 export function onGitCommand(l: GitListener): () => void {
   listeners.add(l);
@@ -167,7 +167,8 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Gi
       onOutput: opts.onOutput,
       timeoutMs: opts.timeoutMs,
     });
-    for (const l of listeners) l({ args, cwd: opts.cwd, code: r.code, ms: r.durationMs });
+    const ok = r.code === 0 || (r.code !== null && !!opts.okCodes?.includes(r.code));
+    for (const l of listeners) l({ args, cwd: opts.cwd, code: r.code, ms: r.durationMs, readOnly: !!opts.readOnly, ok });
     if (r.spawnError) {
       // ENOENT is also what a spawn in a folder that no longer exists says: not a missing git.
       const gone = r.spawnError.code === 'ENOENT' && !existsSync(opts.cwd);
