@@ -2,6 +2,7 @@
  * The reconcile panel's state logic, pure (no vscode, no DOM): what the panel shows is computed
  * here from the run, the radar and the merge queue, so it is unit-tested in plain Node.
  */
+import { describeUsage, sumUsage } from '../core/agents/streams';
 import type { FileChange } from '../core/reconcile/diff';
 import type { QueueResult } from '../core/reconcile/queue';
 import type { OutsideLink } from '../core/reconcile/links';
@@ -61,7 +62,9 @@ export function buildPanelState(i: PanelInput): PanelState {
     };
   });
   const pairs: PairView[] = i.pairs.map((p) => ({ a: p.a, b: p.b, kind: p.kind, files: p.files, outOfScope: p.outOfScope, inheritedBy: p.inheritedBy }));
-  return { folder: i.folder, runId: i.run.runId, goal: i.goal, lanes, pairs, queue: i.queue, lastApply: i.lastApply, busy: i.busy };
+  const used = i.run.lanes.flatMap((l) => l.attempts.map((a) => a.usage));
+  const spend = used.some(Boolean) ? describeUsage(sumUsage(used)) : undefined;
+  return { folder: i.folder, runId: i.run.runId, goal: i.goal, lanes, pairs, queue: i.queue, lastApply: i.lastApply, busy: i.busy, spend };
 }
 
 export function queueView(r: QueueResult): QueueView {

@@ -75,6 +75,8 @@ export const PanelState = z.object({
   queue: QueueView.optional(),
   lastApply: z.object({ id: z.string(), files: z.number(), undone: z.boolean() }).optional(),
   busy: z.string().optional(),
+  /** What the run's agents used in all, when any reported it. */
+  spend: z.string().max(300).optional(),
 });
 
 export const ToHost = z.discriminatedUnion('type', [

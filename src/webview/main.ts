@@ -74,9 +74,11 @@ function lanesSection(s: PanelState): HTMLElement {
       list.append(li);
     }
     if (l.files.length) lane.append(list);
+    // Feedback folds away behind one small action per lane: the radar and queue stay in view.
     const actions = el('div', { class: 'actions' });
-    const fb = el('textarea', { rows: '2', placeholder: `Feedback for ${l.id}: it runs again with this in its brief`, 'aria-label': `feedback for lane ${l.id}` }) as HTMLTextAreaElement;
-    actions.append(fb, button('Send feedback', 'comment-discussion', () => fb.value.trim() && send({ type: 'sendFeedback', lane: l.id, text: fb.value })));
+    const fb = el('textarea', { rows: '2', id: `feedback-${l.id}`, placeholder: `Feedback for ${l.id}: it runs again with this in its brief`, 'aria-label': `feedback for lane ${l.id}` }) as HTMLTextAreaElement;
+    const details = el('details', { class: 'feedback' }, el('summary', {}, icon('comment-discussion'), ' Send feedback…'), fb, button('Send', 'send', () => fb.value.trim() && send({ type: 'sendFeedback', lane: l.id, text: fb.value }), { class: 'secondary' }));
+    actions.append(details);
     if (l.mergeable) actions.append(button('Reject lane', 'trash', () => send({ type: 'rejectLane', lane: l.id }), { class: 'secondary' }));
     lane.append(actions);
     sec.append(lane);
@@ -117,7 +119,11 @@ function radarSection(s: PanelState): HTMLElement {
   for (const p of s.pairs) {
     const cause = (p.outOfScope ?? []).map((o) => ` — caused by ${o.lane} changing ${o.files.join(', ')} outside its scope`).join('');
     const inherited = p.inheritedBy?.length ? ` (also reaches ${p.inheritedBy.map((x) => `${x.a}/${x.b}`).join(', ')}, built on them)` : '';
-    list.append(el('li', { class: p.kind }, `${p.a} and ${p.b} ${p.kind === 'conflict' ? 'conflict in' : 'both change (merges cleanly)'} ${p.files.join(', ')}${cause}${inherited}`));
+    // Each file of a collision opens the two lanes' versions side by side.
+    const li = el('li', { class: p.kind }, `${p.a} and ${p.b} ${p.kind === 'conflict' ? 'conflict in' : 'both change (merges cleanly)'} `);
+    p.files.forEach((f, i) => li.append(...(i ? [', '] : []), button(f, 'diff', () => send({ type: 'openDiff', lane: p.b, path: f, against: p.a }), { class: 'link', title: `Compare ${f}: ${p.a} ↔ ${p.b}` })));
+    li.append(`${cause}${inherited}`);
+    list.append(li);
   }
   sec.append(list);
   return sec;
@@ -128,8 +134,9 @@ function queueSection(s: PanelState): HTMLElement {
   const bar = el(
     'div',
     { class: 'actions' },
-    button('Run merge queue', 'git-merge', () => send({ type: 'runQueue' })),
-    button('Apply to workspace', 'cloud-download', () => send({ type: 'apply' })),
+    // One primary action: the queue until it has passed, then the apply.
+    button('Run merge queue', 'git-merge', () => send({ type: 'runQueue' }), s.queue?.passed ? { class: 'secondary' } : {}),
+    button('Apply to workspace', 'cloud-download', () => send({ type: 'apply' }), s.queue?.passed ? {} : { class: 'secondary' }),
     button('Undo last apply', 'discard', () => send({ type: 'undo' }), { class: 'secondary' }),
   );
   sec.append(bar);
@@ -152,14 +159,29 @@ function queueSection(s: PanelState): HTMLElement {
   return sec;
 }
 
+/** One line on top: how the lanes ended, what collides, where the queue is, what was spent. */
+function summary(s: PanelState): HTMLElement {
+  const count = (st: string[]) => s.lanes.filter((l) => st.includes(l.status)).length;
+  const parts = [
+    `${count(['passed'])} passed`,
+    count(['failed', 'timed-out']) ? `${count(['failed', 'timed-out'])} failed` : '',
+    count(['cancelled', 'skipped']) ? `${count(['cancelled', 'skipped'])} cancelled` : '',
+    count(['running', 'verifying', 'queued', 'blocked']) ? `${count(['running', 'verifying', 'queued', 'blocked'])} still running` : '',
+    `${s.pairs.filter((p) => p.kind === 'conflict').length} conflicting pair(s)`,
+    s.queue ? (s.queue.running ? 'queue running' : s.queue.passed ? `queue passed (${s.queue.merged.length} integrated)` : 'queue not passed') : 'queue not run',
+    s.spend ? `agents used ${s.spend}` : '',
+  ].filter(Boolean);
+  return el('p', { class: 'summary', role: 'status' }, parts.join(' · '));
+}
+
 function render(): void {
   if (!state) return;
   const focusedId = (document.activeElement as HTMLElement | null)?.id;
   root.replaceChildren(
-    el('header', {}, el('h1', {}, `Reconcile run ${state.runId}`), el('p', { class: 'goal' }, state.goal)),
-    lanesSection(state),
+    el('header', {}, el('h1', {}, `Reconcile run ${state.runId}`), el('p', { class: 'goal' }, state.goal), summary(state)),
     radarSection(state),
     queueSection(state),
+    lanesSection(state),
     el('section', { 'aria-labelledby': 'results-h', class: 'results' }, el('h2', { id: 'results-h' }, 'Results'), ...results.slice(-6).reverse().map((r) => el('p', { class: r.ok ? 'ok' : 'bad' }, r.text))),
   );
   if (focusedId) document.getElementById(focusedId)?.focus();
