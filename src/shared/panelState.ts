@@ -56,12 +56,12 @@ export function buildPanelState(i: PanelInput): PanelState {
       files: (i.files[l.id] ?? []).map((f) => ({ path: f.path, oldPath: f.oldPath, kind: f.kind, added: f.added, removed: f.removed, binary: f.binary })),
       accepted: mergeable && !i.excluded.has(l.id),
       outsideLinks: i.outsideLinks?.[l.id]?.map((x) => ({ path: displayPath(x.path), target: x.target })),
-      outOfScope: i.outOfScope?.[l.id],
+      ...(i.outOfScope?.[l.id] ? { outOfScope: i.outOfScope[l.id] } : {}),
       mergeable,
       ...spendingOf(l, i.budgets?.[l.id]),
     };
   });
-  const pairs: PairView[] = i.pairs.map((p) => ({ a: p.a, b: p.b, kind: p.kind, files: p.files, outOfScope: p.outOfScope, inheritedBy: p.inheritedBy }));
+  const pairs: PairView[] = i.pairs.map((p) => ({ a: p.a, b: p.b, kind: p.kind, files: p.files, ...(p.outOfScope ? { outOfScope: p.outOfScope } : {}), ...(p.inheritedBy ? { inheritedBy: p.inheritedBy } : {}) }));
   const used = i.run.lanes.flatMap((l) => l.attempts.map((a) => a.usage));
   const spend = used.some(Boolean) ? describeUsage(sumUsage(used)) : undefined;
   return { folder: i.folder, runId: i.run.runId, goal: i.goal, lanes, pairs, queue: i.queue, lastApply: i.lastApply, busy: i.busy, spend };

@@ -25,7 +25,9 @@ describe('reconcile panel and inline reconcile', () => {
       ['impl', true, ['src/a.txt', 'src/b.txt']],
       ['clash', true, ['src/b.txt']],
     ]);
-    assert.deepStrictEqual(s.pairs, [{ a: 'impl', b: 'clash', kind: 'conflict', files: ['src/b.txt'] }]);
+    // clash's scope is lib/**: the conflict comes from its change outside it, and the panel says so.
+    assert.deepStrictEqual(s.pairs, [{ a: 'impl', b: 'clash', kind: 'conflict', files: ['src/b.txt'], outOfScope: [{ lane: 'clash', files: ['src/b.txt'] }] }]);
+    assert.deepStrictEqual(s.lanes.find((l) => l.id === 'clash')?.outOfScope, ['src/b.txt']);
     await screenshot('reconcile-panel-conflict');
   });
 

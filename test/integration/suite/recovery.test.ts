@@ -26,6 +26,17 @@ describe('recovery after a reload or crash', () => {
       assert.strictEqual(f.truth!.status, 'interrupted');
       assert.strictEqual(f.truth!.orchestrator, 'dead');
       assert.strictEqual(f.truth!.lanes[0]!.process, 'dead');
+      // The tree says so at once: the lane is interrupted (no timer, no Stop), the run row offers Resume.
+      const a = await api();
+      const roots = (await a.tree.getChildren()) as Parameters<typeof a.tree.getTreeItem>[0][];
+      const goal = a.tree.getTreeItem(roots.find((n) => n.kind === 'goal')!);
+      assert.strictEqual(goal.contextValue, 'goal:interrupted');
+      assert.match(String(goal.description), /interrupted/);
+      const laneNode = roots.find((n) => n.kind === 'lane' && n.lane.id === state.lanes[0]!.id)!;
+      const item = a.tree.getTreeItem(laneNode);
+      assert.strictEqual(item.contextValue?.split(':')[1], 'interrupted');
+      assert.match(String(item.description), /interrupted/);
+      assert.doesNotMatch(String(item.description), /\d+s/, 'no ticking timer');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
       await vscode.commands.executeCommand('agentLanes.refresh');
