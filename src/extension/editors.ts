@@ -91,9 +91,12 @@ export class LaneEditorIntegration implements vscode.CodeLensProvider, vscode.Di
     if (!at) return [];
     const lenses: vscode.CodeLens[] = [];
     const lanes = await this.laneHunks(at.folder, at.rel);
+    const text = doc.getText().split(/\r?\n/);
     for (const { lane, hunks: hs } of lanes) {
       const l = at.folder.run!.lanes.find((x) => x.id === lane)!;
       hs.forEach((h, index) => {
+        // Already in the file (accepted, or applied): no lens offers it again.
+        if (hunkApplied(text, h)) return;
         const line = Math.min(Math.max(0, h.oldStart - 1), Math.max(0, doc.lineCount - 1));
         const range = new vscode.Range(line, 0, line, 0);
         const ref: HunkRef = { folder: at.folder.root, lane, path: at.rel, index };
@@ -108,8 +111,11 @@ export class LaneEditorIntegration implements vscode.CodeLensProvider, vscode.Di
       });
     }
     for (const p of at.folder.radar.filter((x) => x.kind === 'conflict' && x.files.includes(at.rel))) {
+      // On the conflicting hunk: the first change either lane makes in this file.
+      const first = lanes.filter((x) => x.lane === p.a || x.lane === p.b).flatMap((x) => x.hunks).sort((x, y) => x.oldStart - y.oldStart)[0];
+      const line = first ? Math.min(Math.max(0, first.oldStart - 1), Math.max(0, doc.lineCount - 1)) : 0;
       lenses.push(
-        new vscode.CodeLens(new vscode.Range(0, 0, 0, 0), {
+        new vscode.CodeLens(new vscode.Range(line, 0, line, 0), {
           title: `$(warning) lanes ${p.a} and ${p.b} conflict here: show the conflict`,
           command: 'agentLanes.showLaneConflict',
           arguments: [{ folder: at.folder.root, a: p.a, b: p.b, path: at.rel }],
@@ -187,4 +193,16 @@ export class LaneEditorIntegration implements vscode.CodeLensProvider, vscode.Di
     for (const s of this.subs) s.dispose();
     this.lensEmitter.dispose();
   }
+}
+
+/**
+ * Whether a lane's hunk is already in the file: its new lines stand where the hunk puts them
+ * (or where it would start in the old file, when earlier hunks were not taken).
+ */
+export function hunkApplied(lines: readonly string[], h: Hunk): boolean {
+  const after = h.lines.filter((x) => x.startsWith('+') || x.startsWith(' ')).map((x) => x.slice(1));
+  const before = h.lines.filter((x) => x.startsWith('-') || x.startsWith(' ')).map((x) => x.slice(1));
+  if (after.join('\n') === before.join('\n')) return false;
+  const at = (start: number) => after.every((x, i) => lines[start + i] === x) && (after.length > 0 || before.every((x, i) => lines[start + i] !== x));
+  return at(Math.max(0, h.newStart - 1)) || at(Math.max(0, h.oldStart - 1));
 }

@@ -150,7 +150,21 @@ export class RunController implements vscode.Disposable {
   async start(folder: FolderModel, opts: { lanes?: string[]; resume?: string; feedback?: Record<string, string> } = {}): Promise<Orchestrator | undefined> {
     requireTrust();
     if (folder.live) {
-      void vscode.window.showWarningMessage(`A run is already active in ${folder.name}; stop it first.`);
+      // A lane run, retried or resumed while a run works joins that run: the engine schedules it
+      // like any other lane (after what it depends on).
+      const wanted = opts.lanes ?? [];
+      if (wanted.length) {
+        const live = folder.live;
+        const added: string[] = [];
+        for (const id of wanted) if (await live.addLane(id)) added.push(id);
+        if (added.length) {
+          this.log.info(`${folder.name}: ${added.join(', ')} joined run ${live.runId}`);
+          return live;
+        }
+        void vscode.window.showInformationMessage(`Lane ${wanted.join(', ')} is already running in run ${live.runId}.`);
+        return undefined;
+      }
+      void vscode.window.showWarningMessage(`A run is already active in ${folder.name}; stop it first, or run single lanes (they join it).`);
       return undefined;
     }
     if (!opts.resume && !folder.plan) {

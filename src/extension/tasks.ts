@@ -63,11 +63,8 @@ class LanePty implements vscode.Pseudoterminal {
       }
       const inRun = o?.state.lanes.find((l) => l.id === this.lane);
       if (!o || !inRun || FINAL_STATUSES.has(inRun.status)) {
-        if (o) {
-          this.write(`A run is active in ${this.folder.name} without lane ${this.lane} waiting; stop it first.\n`);
-          this.finish(1);
-          return;
-        }
+        // Not running, or ended in the active run: it starts a run, or joins the active one.
+        if (o) this.write(`Lane ${this.lane} joins run ${o.runId}.\n`);
         o = await this.runs.start(this.folder, { lanes: [this.lane] });
         if (!o) {
           this.write('Not started.\n');

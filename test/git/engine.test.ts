@@ -621,3 +621,32 @@ describe('more faults the engine survives', function () {
     assert.equal(repo.git('rev-parse', state.lanes[0]!.branch), state.lanes[0]!.head, 'the branch and its commits are untouched');
   });
 });
+
+describe('lanes joining a run while it works', () => {
+  it('a failed lane retried during the run runs again (and its skipped dependents with it); a lane the run left out joins it; after the end nothing joins', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'flaky', agent: agent('fail-first=3', 'write=f.txt:f') },
+      { id: 'after', dependsOn: ['flaky'], agent: agent('write=a.txt:a') },
+      { id: 'slow', agent: agent('sleep=4000', 'write=s.txt:s') },
+      { id: 'extra', agent: agent('write=e.txt:e') },
+    ]);
+    const joined: boolean[] = [];
+    const { state, o } = await runPlan(repo, { lanes: ['flaky', 'after', 'slow'] }, (o, events) => {
+      let retried = false;
+      o.onEvent((e) => {
+        if (e.type === 'lane-status' && e.lane === 'flaky' && e.status === 'failed' && !retried) {
+          retried = true;
+          // Both while "slow" still works.
+          void o.addLane('flaky').then((r) => joined.push(r));
+          void o.addLane('extra').then((r) => joined.push(r));
+        }
+      });
+      void events;
+    });
+    assert.deepEqual(joined, [true, true]);
+    assert.deepEqual(statusOf(state), { flaky: 'passed', after: 'passed', slow: 'passed', extra: 'passed' });
+    assert.equal(state.lanes.find((l) => l.id === 'flaky')!.attempts.length, 2, 'the failed attempt stays on record');
+    assert.equal(await o.addLane('flaky'), false, 'the run has ended');
+  });
+});

@@ -220,7 +220,8 @@ export class Orchestrator {
     identity: NodeJS.ProcessEnv,
     private readonly lease: RunLease,
   ) {
-    this.graph = new LaneGraph(state.lanes.map((l) => ({ id: l.id, dependsOn: this.laneDef(l.id).dependsOn })));
+    // The whole plan's graph: a lane that joins the run later is already in it.
+    this.graph = new LaneGraph(plan.lanes.map((l) => ({ id: l.id, dependsOn: l.dependsOn })));
     this.paths = runPaths(commonDir, state.runId);
     this.runner = opts.runner ?? new LocalProcessRunner(opts.dieWithOrchestrator);
     this.memory = new MemoryMirror(this.paths.memory);
@@ -270,6 +271,59 @@ export class Orchestrator {
     const c = this.laneAborts.get(id);
     if (c) c.abort();
     else this.setStatus(l, 'cancelled', 'cancelled before it started');
+    return true;
+  }
+
+  private wake?: () => void;
+  private ended = false;
+
+  /**
+   * Run one lane of the plan in this run while it works: a lane that ended (failed, cancelled,
+   * passed) runs again, a lane the run did not include joins it (with the lanes it depends on
+   * that are not in it yet). The scheduler takes it like any other lane. Returns false when the
+   * run has already ended or the lane is running.
+   */
+  async addLane(id: string): Promise<boolean> {
+    if (this.ended || this.runAbort.signal.aborted) return false;
+    if (!this.graph.has(id)) throw new RunError(`the plan has no lane "${id}"`, 'unknownLane');
+    const existing = this.state.lanes.find((l) => l.id === id);
+    if (existing && !FINAL_STATUSES.has(existing.status)) return false;
+    const available = await sandboxAvailability(this.opts.env ?? process.env);
+    if (this.ended) return false; // the run ended meanwhile
+    for (const laneId of [...this.graph.ancestors(id), id]) {
+      let l = this.state.lanes.find((x) => x.id === laneId);
+      if (!l) {
+        const def = this.laneDef(laneId);
+        const network = def.network ?? this.plan.defaults?.network ?? true;
+        const { isolation } = decideIsolation(def.isolation ?? this.plan.isolation ?? this.opts.isolation, network, available, laneId);
+        l = {
+          id: laneId,
+          status: 'queued',
+          branch: laneBranch(this.runId, laneId),
+          worktree: path.join(this.state.worktreeRoot, this.runId, laneId),
+          busyMs: 0,
+          attempts: [],
+          warnings: [],
+          portBase: portBaseFor(this.runId, this.state.lanes.length),
+          isolation,
+          network,
+        };
+        this.state.lanes.push(l);
+        if (this.state.selectedLanes) this.state.selectedLanes.push(laneId);
+        this.setStatus(l, 'queued', 'joined the run');
+      } else if (laneId === id) {
+        // Retried: its earlier attempts stay on record; the retry counts anew.
+        this.attemptsThisSession.delete(laneId);
+        l.endedAt = undefined;
+        this.setStatus(l, 'queued', 'retried while the run works');
+      }
+    }
+    // Lanes skipped because this one failed get their chance again.
+    for (const d of this.graph.descendants(id)) {
+      const l = this.state.lanes.find((x) => x.id === d);
+      if (l?.status === 'skipped') this.setStatus(l, 'queued', `waiting for ${id} again`);
+    }
+    this.wake?.();
     return true;
   }
 
@@ -516,8 +570,13 @@ export class Orchestrator {
             p.finally(() => active.delete(id)),
           );
         }
-        if (d.done) break;
-        await Promise.race(active.values());
+        if (d.done) {
+          this.ended = true;
+          break;
+        }
+        // A lane that joins (or is retried) while the run works wakes the scheduler too.
+        await Promise.race([...active.values(), new Promise<void>((r) => (this.wake = r))]);
+        this.wake = undefined;
       }
       const s = this.state;
       s.wallMs = Date.now() - started;

@@ -111,6 +111,11 @@ describe('reconcile panel and inline reconcile', () => {
     const accept = lenses.find((l) => l.command?.title === '$(git-merge) impl: accept')!;
     assert.strictEqual(await a.editors.acceptHunk(accept.command!.arguments![0]), true);
     assert.strictEqual(fs.readFileSync(aFile.fsPath, 'utf8'), 'a changed\n');
+    // Once in the file, the hunk is not offered again.
+    await waitFor('the accept lens to go', async () => {
+      const l = (await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', aFile, 100)) ?? [];
+      return !l.some((x) => x.command?.title === '$(git-merge) impl: accept');
+    });
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
     await a.editors.showConflict({ folder: (await folder()).root, a: 'impl', b: 'clash', path: 'src/b.txt' });
     const text = vscode.window.activeTextEditor!.document.getText();

@@ -93,4 +93,24 @@ describe('lanes as tasks', () => {
     assert.strictEqual(f.run!.lanes.find((l) => l.id === 'stuck')!.status, 'cancelled');
     sub.dispose();
   });
+
+  it('a lane run or retried while a run works joins that run (no refusal), and runs to its end', async () => {
+    const a = await api();
+    const f = await folder();
+    const pids = path.join(workspaceDir(), '..', 'stuck.pids');
+    fs.rmSync(pids, { force: true });
+    const o = (await a.runs.start(f, { lanes: ['stuck'] }))!;
+    await waitFor('the stuck agent to start', () => fs.existsSync(pids), 30000);
+    // clash is not in this run: Run Lane makes it join; then Retry runs it again in the same run.
+    await vscode.commands.executeCommand('agentLanes.runLane', { folder: f.root, lane: 'clash' });
+    await waitFor('clash to join and pass', () => o.state.lanes.find((l) => l.id === 'clash')?.status === 'passed', 30000);
+    await vscode.commands.executeCommand('agentLanes.retryLane', { folder: f.root, lane: 'clash' });
+    await waitFor('clash to pass again in the same run', () => {
+      const l = o.state.lanes.find((x) => x.id === 'clash')!;
+      return l.status === 'passed' && l.attempts.length === 2;
+    }, 30000);
+    assert.strictEqual(f.live?.runId, o.runId, 'still the one run');
+    await vscode.commands.executeCommand('agentLanes.stopRun', f.folder.uri);
+    await waitFor('the run to end', () => !f.live, 20000);
+  });
 });
