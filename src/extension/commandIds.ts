@@ -22,5 +22,6 @@ export const COMMANDS = {
   'agentLanes.acceptHunk': { trust: true },
   'agentLanes.showLaneConflict': { trust: true },
   'agentLanes.checkAgents': { trust: true },
+  'agentLanes.cleanRun': { trust: true },
 } as const;
 export type CommandId = keyof typeof COMMANDS;

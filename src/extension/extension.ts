@@ -76,14 +76,26 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi | unde
   context.subscriptions.push(
     editors,
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, panelSerializer),
-    vscode.commands.registerCommand('agentLanes.openReconcilePanel', async (uri?: vscode.Uri) => {
+    vscode.commands.registerCommand('agentLanes.openReconcilePanel', async (arg?: vscode.Uri | { folder: string; runId: string }) => {
       if (!vscode.workspace.isTrusted) {
         void vscode.window.showWarningMessage('Agent Lanes runs nothing in Restricted Mode: reconciling needs a trusted workspace.');
         return undefined;
       }
       await model.ready;
-      const folder = model.pick(uri instanceof vscode.Uri ? uri : undefined);
-      return folder ? ReconcilePanel.show(folder, panelDeps) : undefined;
+      // Any run of the history (a tree row), or the folder's current one.
+      const run = arg && !(arg instanceof vscode.Uri) && typeof arg.runId === 'string' ? arg : undefined;
+      const folder = run ? model.all().find((f) => f.root === run.folder) : model.pick(arg instanceof vscode.Uri ? arg : undefined);
+      return folder ? ReconcilePanel.show(folder, panelDeps, undefined, run?.runId) : undefined;
+    }),
+    vscode.commands.registerCommand('agentLanes.cleanRun', async (arg?: { folder: string; runId: string }) => {
+      const folder = arg && model.all().find((f) => f.root === arg.folder);
+      if (!folder || !arg) return undefined;
+      const actions = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Agent Lanes: cleaning run ${arg.runId}…` }, () => folder.session.clean({ runIds: [arg.runId] }));
+      const kept = actions.filter((a) => a.action === 'kept');
+      for (const a of actions) log.info(`clean ${a.runId}${a.lane ? `/${a.lane}` : ''}: ${a.action}: ${a.detail}`);
+      void vscode.window.showInformationMessage(`Run ${arg.runId}: removed ${actions.filter((a) => a.action === 'removed').length}, kept ${kept.length}${kept.length ? ' (unmerged or uncommitted work is never deleted: Clean Up Finished Runs offers to force it)' : ''}.`);
+      tree.refresh();
+      return actions;
     }),
   );
 

@@ -9,6 +9,7 @@ import { describeIsolation } from '../core/run/sandbox';
 import { changedFiles, FileChange, touchedPaths } from '../core/reconcile/diff';
 import { outsideScope } from '../core/reconcile/radar';
 import type { Lane } from '../core/plan/schema';
+import { validatePlanText } from '../core/plan/validate';
 import { laneSpending } from '../core/run/budget';
 import { formatDuration, laneTimes, type LaneState, type LaneStatus } from '../core/run/state';
 
@@ -20,7 +21,9 @@ export type Node =
   | { kind: 'goal'; folder: FolderModel }
   | { kind: 'lane'; folder: FolderModel; lane: Lane }
   | { kind: 'file'; folder: FolderModel; lane: string; change: FileChange; base: string; head: string; outOfScope?: boolean }
-  | { kind: 'info'; folder: FolderModel; lane: string; key: string; label: string; tooltip?: string; icon?: string };
+  | { kind: 'info'; folder: FolderModel; lane: string; key: string; label: string; tooltip?: string; icon?: string }
+  | { kind: 'runs'; folder: FolderModel; count: number }
+  | { kind: 'run'; folder: FolderModel; runId: string; goal: string; summary: string; status: string; current: boolean };
 
 const ICONS: Record<LaneStatus, [string, string | undefined]> = {
   queued: ['circle-outline', undefined],
@@ -39,6 +42,14 @@ function elapsed(l: LaneState): string {
   const t = laneTimes(l);
   if (t.attemptMs === undefined) return '';
   return l.attempts.length > 1 ? `${formatDuration(t.attemptMs)} (total ${formatDuration(t.totalMs)})` : formatDuration(t.attemptMs);
+}
+
+/** "Nov 25 08:30" from a run id (its UTC start, shown in local time). */
+function runTime(runId: string): string {
+  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})/.exec(runId);
+  if (!m) return runId;
+  const d = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
+  return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
 export function laneState(folder: FolderModel, id: string): LaneState | undefined {
@@ -69,6 +80,11 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     }, 1000);
   }
 
+  /** Redraw everything (after a change the model does not see, e.g. a run cleaned). */
+  refresh(): void {
+    this.emitter.fire();
+  }
+
   private multi(): boolean {
     return this.model.all().length > 1;
   }
@@ -81,10 +97,33 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     }
     if (node.kind === 'folder') return this.folderChildren(node.folder);
     if (node.kind === 'lane') return this.laneChildren(node.folder, node.lane);
+    if (node.kind === 'runs') return this.runChildren(node.folder);
     return [];
   }
 
-  private folderChildren(folder: FolderModel): Node[] {
+  /** Earlier runs, newest first: their goal, when, and how they ended (read from their state). */
+  private async runChildren(folder: FolderModel): Promise<Node[]> {
+    const ids = (await folder.session.store.list()).slice(0, 30);
+    const out: Node[] = [];
+    for (const runId of ids) {
+      try {
+        const st = await folder.session.store.read(runId);
+        const goal = validatePlanText(st.planText).plan?.goal ?? runId;
+        const counts = new Map<string, number>();
+        for (const l of st.lanes) {
+          const k = l.status === 'timed-out' ? 'failed' : l.status === 'skipped' ? 'cancelled' : l.status;
+          counts.set(k, (counts.get(k) ?? 0) + 1);
+        }
+        const status = runId === folder.run?.runId && folder.truth?.status === 'interrupted' ? 'interrupted' : st.status;
+        out.push({ kind: 'run', folder, runId, goal, status, summary: [...counts].map(([k, v]) => `${v} ${k}`).join(', '), current: runId === folder.run?.runId });
+      } catch {
+        out.push({ kind: 'run', folder, runId, goal: runId, status: 'unreadable', summary: 'its state could not be read', current: false });
+      }
+    }
+    return out;
+  }
+
+  private async folderChildren(folder: FolderModel): Promise<Node[]> {
     const out: Node[] = [{ kind: 'goal', folder }];
     // While the file has errors the last valid plan stays (the goal row says so): no flicker.
     const lanes = folder.run && folder.live ? folder.live.plan.lanes : folder.plan?.plan?.lanes ?? folder.lastGoodPlan?.lanes ?? [];
@@ -93,6 +132,9 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
       this.laneNodes.set(`${folder.root}|${lane.id}`, n);
       out.push(n);
     }
+    // Every run of this repository, below the plan: any can be opened, reconciled or cleaned.
+    const runs = (await folder.session.store.list().catch(() => [] as string[])).length;
+    if (runs) out.push({ kind: 'runs', folder, count: runs });
     return out;
   }
 
@@ -148,7 +190,8 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
   getParent(node: Node): vscode.ProviderResult<Node> {
     if (node.kind === 'folder') return undefined;
     const folderNode: Node | undefined = this.multi() ? { kind: 'folder', folder: node.folder } : undefined;
-    if (node.kind === 'goal' || node.kind === 'lane') return folderNode;
+    if (node.kind === 'goal' || node.kind === 'lane' || node.kind === 'runs') return folderNode;
+    if (node.kind === 'run') return { kind: 'runs', folder: node.folder, count: 0 };
     const lane = (node.folder.plan?.plan?.lanes ?? []).find((l) => l.id === node.lane);
     return lane ? { kind: 'lane', folder: node.folder, lane } : folderNode;
   }
@@ -218,6 +261,24 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         const right = laneUri(node.folder.root, node.head, c.path, `${c.path} (${node.lane})`);
         item.command = { command: 'vscode.diff', title: 'Compare with Base', arguments: [left, right, `${c.path} (base ↔ ${node.lane})`] };
         item.contextValue = 'laneFile';
+        return item;
+      }
+      case 'runs': {
+        const item = new vscode.TreeItem('Runs', vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = `runs:${node.folder.root}`;
+        item.iconPath = new vscode.ThemeIcon('history');
+        item.description = `${node.count}`;
+        item.contextValue = 'runs';
+        return item;
+      }
+      case 'run': {
+        const item = new vscode.TreeItem(node.goal, vscode.TreeItemCollapsibleState.None);
+        item.id = `run:${node.folder.root}:${node.runId}`;
+        item.iconPath = new vscode.ThemeIcon(node.status === 'interrupted' ? 'debug-disconnect' : node.summary.includes('failed') ? 'error' : node.status === 'running' ? 'sync~spin' : 'pass');
+        item.description = `${runTime(node.runId)} · ${node.summary}${node.current ? ' · current' : ''}`;
+        item.tooltip = `Run ${node.runId}: ${node.status}\n${node.goal}\n${node.summary}`;
+        item.command = { command: 'agentLanes.openReconcilePanel', title: 'Open in the Reconcile Panel', arguments: [{ folder: node.folder.root, runId: node.runId }] };
+        item.contextValue = node.current ? 'run:current' : 'run';
         return item;
       }
       case 'info': {

@@ -82,7 +82,7 @@ describe('lanes as tasks', () => {
     const lanesSeen = new Set<string>();
     const sub = vscode.tasks.onDidStartTask((e) => e.execution.task.definition.type === 'agentLane' && lanesSeen.add(e.execution.task.definition.lane));
     const runId = await vscode.commands.executeCommand<string>('agentLanes.runPlan', f.folder.uri);
-    assert.ok(runId, 'a run started');
+    assert.ok(runId, `a run started (live: ${JSON.stringify(f.live?.state.lanes.map((l) => [l.id, l.status, l.reason]))}; plan ok: ${f.plan?.ok})`);
     await waitFor('impl, tests and clash to pass while stuck runs', () => {
       const st = Object.fromEntries((f.run?.lanes ?? []).map((l) => [l.id, l.status]));
       return st.impl === 'passed' && st.tests === 'passed' && st.clash === 'passed' && st.stuck === 'running';
@@ -112,5 +112,23 @@ describe('lanes as tasks', () => {
     assert.strictEqual(f.live?.runId, o.runId, 'still the one run');
     await vscode.commands.executeCommand('agentLanes.stopRun', f.folder.uri);
     await waitFor('the run to end', () => !f.live, 20000);
+  });
+
+  it('the tree lists every run under Runs (goal, time, how it ended); a row opens that run in the reconcile panel', async () => {
+    const a = await api();
+    const f = await folder();
+    const roots = (await a.tree.getChildren()) as Node[];
+    const runsNode = roots.find((n) => n.kind === 'runs')!;
+    assert.ok(runsNode, roots.map((n) => n.kind).join(', '));
+    const runs = (await a.tree.getChildren(runsNode)) as Node[];
+    const ids = (await f.session.store.list());
+    assert.deepStrictEqual(runs.map((n) => (n.kind === 'run' ? n.runId : '')), ids, 'every run, newest first');
+    const oldest = runs[runs.length - 1]!;
+    const item = a.tree.getTreeItem(oldest);
+    assert.strictEqual(item.label, 'Add b, with tests');
+    assert.match(String(item.description), /passed|failed|cancelled/);
+    const panel = await vscode.commands.executeCommand<{ state: { runId: string }; panel: vscode.WebviewPanel }>(item.command!.command, ...(item.command!.arguments ?? []));
+    assert.strictEqual(panel.state.runId, ids[ids.length - 1], 'the panel shows that run, not the latest');
+    panel.panel.dispose();
   });
 });
