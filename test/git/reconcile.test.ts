@@ -1,4 +1,6 @@
 import * as assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { changedFiles, hunks } from '../../src/core/reconcile/diff';
 import { MergeQueue } from '../../src/core/reconcile/queue';
 import { conflictRadar } from '../../src/core/reconcile/radar';
@@ -378,5 +380,40 @@ describe('scope violations and inherited conflicts', () => {
     const report = (await s.report(state.runId)).text;
     assert.match(report, /conflict in `README\.md`; caused by \*\*\w+\*\* changing `README\.md` outside its scope; caused by \*\*\w+\*\* changing `README\.md` outside its scope; inherited by/);
     assert.match(report, /## Outside their scope\n\n- ⚠ \*\*impl\*\* changed `README\.md`, outside its declared scope/);
+  });
+});
+
+describe('resolving a conflict into a lane', () => {
+  it('merges the other lane into the conflicting lane, refuses while markers remain, commits the resolution with the lane trailers and records it; the queue then merges both', async () => {
+    const repo = newRepo();
+    writePlan(repo, [
+      { id: 'impl', agent: agent('write=src/b.txt:impl\n') },
+      { id: 'clash', agent: agent('write=src/b.txt:clash\n') },
+    ]);
+    const s = await LanesSession.open({ cwd: repo.dir, face: 'test', runDefaults: () => ({ worktreeRoot: tempDir('lanes-wt-') }) });
+    const state = await (await s.run()).run();
+    const q1 = await s.mergeQueue(state.runId, { sendBack: false });
+    assert.deepEqual(q1.merged, ['impl']);
+    assert.deepEqual(q1.held.map((h) => h.lane), ['clash']);
+
+    const r = await s.resolveStart(state.runId, 'clash', 'impl');
+    assert.deepEqual(r.conflicts, ['src/b.txt']);
+    const clash = state.lanes.find((l) => l.id === 'clash')!;
+    assert.equal(r.ours, clash.head);
+    assert.equal(r.theirs, state.lanes.find((l) => l.id === 'impl')!.head);
+    const file = path.join(r.worktree, 'src/b.txt');
+    assert.match(readFileSync(file, 'utf8'), /^<<<<<<< /m, 'the worktree holds the conflict for the editor');
+    await assert.rejects(s.resolveFinish(state.runId, 'clash', r.conflicts, 'impl'), /still conflicted \(conflict markers left\): src\/b\.txt/);
+
+    writeFileSync(file, 'impl and clash\n'); // what the merge editor writes
+    const head = await s.resolveFinish(state.runId, 'clash', r.conflicts, 'impl');
+    assert.equal(repo.git('log', '-1', '--format=%(trailers:key=Lanes-Lane,valueonly)', head).trim(), 'clash');
+    assert.equal(repo.git('rev-list', '--parents', '-n', '1', head).split(' ').length, 3, 'a merge commit');
+    assert.equal((await s.store.read(state.runId)).lanes.find((l) => l.id === 'clash')!.head, head, 'recorded');
+
+    const q2 = await s.mergeQueue(state.runId, { sendBack: false });
+    assert.deepEqual(q2.merged.sort(), ['clash', 'impl']);
+    assert.equal(repo.git('show', `${q2.branch}:src/b.txt`), 'impl and clash');
+    assert.equal((await s.radar(state.runId)).pairs.filter((p) => p.kind === 'conflict').length, 0, 'the radar no longer sees it');
   });
 });

@@ -13,6 +13,7 @@
 import * as path from 'node:path';
 import { PreconditionError } from '../errors';
 import { commonDir as gitCommonDir, gitOut } from '../git/git';
+import { abortResolution, finishResolution, ResolutionStart, startResolution } from '../reconcile/resolve';
 import { LaneGraph } from '../plan/graph';
 import { validatePlanText } from '../plan/validate';
 import type { Plan } from '../plan/schema';
@@ -278,6 +279,78 @@ export class LanesSession {
       const o = await this.startRun(await this.planRun({ resume: runId, lanes: [lane], feedback: { [lane]: feedback } }));
       const after = await o.run();
       return after.lanes.find((l) => l.id === lane)!;
+    });
+  }
+
+  // ——— resolve a conflict into a lane ———
+
+  /** What a lane conflicts with: another lane's head, or the integration branch ("integration"). */
+  private async otherSide(runId: string, state: RunState, against: string): Promise<{ head: string; label: string }> {
+    if (against === 'integration') {
+      const rec = await this.store.readQueue(runId);
+      if (!rec) throw new PreconditionError('nothing is integrated yet; run the merge queue first', 'noWork');
+      return { head: rec.result.head, label: `the integration branch ${rec.result.branch}` };
+    }
+    const o = state.lanes.find((l) => l.id === against);
+    if (!o?.head) throw new PreconditionError(`lane "${against}" has no work to resolve against`, 'noWork');
+    return { head: o.head, label: `lane ${against}` };
+  }
+
+  private resolutionMessage(state: RunState, lane: string, label: string): string {
+    const plan = validatePlanText(state.planText).plan;
+    const role = plan?.lanes.find((l) => l.id === lane)?.role ?? 'implement';
+    return [`lanes(${lane}): resolve the conflict with ${label}`, '', `Merged ${label} into lane ${lane}, conflicts resolved by hand.`, '', `Lanes-Lane: ${lane}`, `Lanes-Role: ${role}`, 'Lanes-Agent: person', `Lanes-Run: ${state.runId}`, ''].join('\n');
+  }
+
+  /** The lane's new head, recorded in the run's state (with the run's lease: never while it runs). */
+  private async recordHead(runId: string, lane: string, head: string): Promise<RunState> {
+    const lease = await this.store.claim(runId, `${this.o.face}: resolve a conflict in ${lane}`);
+    try {
+      const state = await this.store.read(runId);
+      const l = state.lanes.find((x) => x.id === lane)!;
+      l.head = head;
+      l.warnings.push(`its conflict was resolved by hand (merge commit ${head.slice(0, 10)})`);
+      await lease.save(state);
+      return state;
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /**
+   * Start resolving a lane's conflict with another lane or the integration branch: the other side
+   * is merged into the lane's worktree. Conflicted files are returned with the three commits a
+   * merge editor needs; a clean merge is committed (and recorded) at once.
+   */
+  resolveStart(runId: string, lane: string, against: string): Promise<ResolutionStart & { worktree: string; label: string }> {
+    return this.blocking(`resolve ${lane}`, async () => {
+      const state = await this.store.read(runId);
+      const l = state.lanes.find((x) => x.id === lane);
+      if (!l?.head) throw new PreconditionError(`lane "${lane}" has no work in run ${runId}`, 'noWork');
+      const other = await this.otherSide(runId, state, against);
+      const r = await startResolution({ worktree: l.worktree, laneHead: l.head, theirs: other.head, message: this.resolutionMessage(state, lane, other.label) });
+      if (r.committed) await this.recordHead(runId, lane, r.committed);
+      return { ...r, worktree: l.worktree, label: other.label };
+    });
+  }
+
+  /** Commit the resolved files (refused while markers remain) and record the lane's new head. */
+  resolveFinish(runId: string, lane: string, files: string[], against: string): Promise<string> {
+    return this.blocking(`resolve ${lane}`, async () => {
+      const state = await this.store.read(runId);
+      const l = state.lanes.find((x) => x.id === lane)!;
+      const other = await this.otherSide(runId, state, against);
+      const head = await finishResolution({ worktree: l.worktree, files, message: this.resolutionMessage(state, lane, other.label) });
+      await this.recordHead(runId, lane, head);
+      return head;
+    });
+  }
+
+  /** Give up a resolution under way: the lane's worktree back at its head. */
+  resolveAbort(runId: string, lane: string): Promise<void> {
+    return this.blocking(`abort resolving ${lane}`, async () => {
+      const l = (await this.store.read(runId)).lanes.find((x) => x.id === lane)!;
+      await abortResolution(l.worktree);
     });
   }
 
