@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { LANE_SCHEME, LaneContentProvider } from './content';
 import { PlanDiagnostics } from './diagnostics';
+import { ConflictResolver } from './resolve';
 import { registerPlanEditing } from './planEditing';
 import { LaneEditorIntegration } from './editors';
 import { createLog, Log } from './log';
@@ -71,6 +72,8 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi | unde
   );
   registerCommands({ context, model, runs, log, diagnostics, tasks });
   const editors = new LaneEditorIntegration(model, log);
+  const resolver = new ConflictResolver(model, log);
+  context.subscriptions.push(resolver);
   const panelDeps = { extensionUri: context.extensionUri, log, runs, model };
   const panelSerializer = ReconcilePanel.serializer(model, panelDeps);
   context.subscriptions.push(

@@ -387,14 +387,24 @@ describe('resolving a conflict into a lane', () => {
   it('merges the other lane into the conflicting lane, refuses while markers remain, commits the resolution with the lane trailers and records it; the queue then merges both', async () => {
     const repo = newRepo();
     writePlan(repo, [
-      { id: 'impl', agent: agent('write=src/b.txt:impl\n') },
-      { id: 'clash', agent: agent('write=src/b.txt:clash\n') },
+      { id: 'impl', agent: agent('write=src/b.txt:impl') },
+      { id: 'clash', agent: agent('write=src/b.txt:clash', 'write=lib/c.txt:c') },
     ]);
     const s = await LanesSession.open({ cwd: repo.dir, face: 'test', runDefaults: () => ({ worktreeRoot: tempDir('lanes-wt-') }) });
     const state = await (await s.run()).run();
     const q1 = await s.mergeQueue(state.runId, { sendBack: false });
     assert.deepEqual(q1.merged, ['impl']);
     assert.deepEqual(q1.held.map((h) => h.lane), ['clash']);
+
+    // Before resolving: the panel can apply what does not conflict, or everything with markers.
+    const nc = await s.apply(state.runId, { kind: 'nonConflicting', lane: 'clash' });
+    assert.deepEqual([...nc.applied].sort(), ['lib/c.txt', 'src/b.txt']);
+    assert.equal(readFileSync(path.join(repo.dir, 'src/b.txt'), 'utf8'), 'impl\n', 'the conflicted file as integrated');
+    await s.undo();
+    await s.apply(state.runId, { kind: 'markers', lane: 'clash' });
+    assert.match(readFileSync(path.join(repo.dir, 'src/b.txt'), 'utf8'), /^<<<<<<< [\s\S]*impl[\s\S]*=======[\s\S]*clash[\s\S]*>>>>>>> /m);
+    await s.undo();
+    assert.equal(repo.git('status', '--porcelain'), '');
 
     const r = await s.resolveStart(state.runId, 'clash', 'impl');
     assert.deepEqual(r.conflicts, ['src/b.txt']);

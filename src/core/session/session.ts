@@ -12,7 +12,8 @@
  */
 import * as path from 'node:path';
 import { PreconditionError } from '../errors';
-import { commonDir as gitCommonDir, gitOut } from '../git/git';
+import { commonDir as gitCommonDir, gitOut, gitPaths } from '../git/git';
+import { trialMerge } from '../git/merge';
 import { abortResolution, finishResolution, ResolutionStart, startResolution } from '../reconcile/resolve';
 import { LaneGraph } from '../plan/graph';
 import { validatePlanText } from '../plan/validate';
@@ -32,8 +33,16 @@ import type { LockOwner } from '../util/ownerLock';
 import { Operation, RepoOperations } from './operations';
 
 /** What a face chooses to bring into the checkout. The base is never the face's to compute. */
+/** The author of commits Agent Lanes makes for its own bookkeeping. */
+const AGENT_LANES_ID = { GIT_AUTHOR_NAME: 'Agent Lanes', GIT_AUTHOR_EMAIL: 'lanes@agent-lanes.invalid', GIT_COMMITTER_NAME: 'Agent Lanes', GIT_COMMITTER_EMAIL: 'lanes@agent-lanes.invalid' };
+
 export type Selection =
   | { kind: 'integration' }
+  /**
+   * The integration with a held-back lane merged on top: its conflicted files with conflict
+   * markers (`markers`), or everything but them (`nonConflicting`).
+   */
+  | { kind: 'markers' | 'nonConflicting'; lane: string }
   | { kind: 'files'; lane: string; paths: string[] }
   | { kind: 'hunks'; lane: string; path: string; hunks: number[] };
 
@@ -373,7 +382,18 @@ export class LanesSession {
     const l = state.lanes.find((x) => x.id === sel.lane);
     if (!l) throw new PreconditionError(`run ${runId} has no lane "${sel.lane}"`, 'unknownLane');
     if (!l.base || !l.head || l.base === l.head) throw new PreconditionError(`lane ${sel.lane} has no work to apply`, 'noWork');
-    const select = sel.kind === 'files' ? { files: sel.paths } : { hunks: { [sel.path]: sel.hunks } };
+    if (sel.kind === 'markers' || sel.kind === 'nonConflicting') {
+      const rec = await this.store.readQueue(runId);
+      const onto = rec?.result.head ?? state.baseCommit;
+      const m = await trialMerge(this.root, onto, l.head);
+      const commit = await gitOut(['commit-tree', m.tree, '-p', onto, '-p', l.head, '-F', '-'], { cwd: this.root, input: `lanes: ${sel.lane} on the integration${m.clean ? '' : ', with conflict markers'}\n`, env: AGENT_LANES_ID });
+      if (sel.kind === 'markers') return { base: state.baseCommit, target: commit };
+      // The integration, plus the lane's files that merge cleanly (conflicted ones stay as integrated).
+      const files = (await gitPaths(['diff', '--name-only', '-z', '--no-renames', onto, commit], { cwd: this.root, readOnly: true })).filter((p) => !m.conflicts.includes(p));
+      if (!files.length && onto === state.baseCommit) throw new PreconditionError(`every file lane ${sel.lane} brings conflicts`, 'noWork');
+      return { base: state.baseCommit, target: files.length ? await selectionTarget(this.root, onto, commit, { files }) : onto };
+    }
+    const select = sel.kind === 'files' ? { files: sel.paths } : sel.kind === 'hunks' ? { hunks: { [sel.path]: sel.hunks } } : {};
     return { base: l.base, target: await selectionTarget(this.root, l.base, l.head, select) };
   }
 
