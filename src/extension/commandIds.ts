@@ -23,5 +23,6 @@ export const COMMANDS = {
   'agentLanes.showLaneConflict': { trust: true },
   'agentLanes.checkAgents': { trust: true },
   'agentLanes.cleanRun': { trust: true },
+  'agentLanes.resolveConflict': { trust: true },
 } as const;
 export type CommandId = keyof typeof COMMANDS;

@@ -116,9 +116,9 @@ export class LaneEditorIntegration implements vscode.CodeLensProvider, vscode.Di
       const line = first ? Math.min(Math.max(0, first.oldStart - 1), Math.max(0, doc.lineCount - 1)) : 0;
       lenses.push(
         new vscode.CodeLens(new vscode.Range(line, 0, line, 0), {
-          title: `$(warning) lanes ${p.a} and ${p.b} conflict here: show the conflict`,
-          command: 'agentLanes.showLaneConflict',
-          arguments: [{ folder: at.folder.root, a: p.a, b: p.b, path: at.rel }],
+          title: `$(warning) lanes ${p.a} and ${p.b} conflict here: resolve in the merge editor`,
+          command: 'agentLanes.resolveConflict',
+          arguments: [{ folder: at.folder.root, runId: at.folder.run!.runId, lane: p.b, against: p.a }],
         }),
       );
     }

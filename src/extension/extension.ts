@@ -25,6 +25,7 @@ export interface AgentLanesApi {
   runs: RunController;
   tree: PlanTreeProvider;
   tasks: LaneTaskProvider;
+  resolver: ConflictResolver;
   editors: LaneEditorIntegration;
   /** Open (or reveal) the reconcile panel for a folder's latest run. */
   openReconcilePanel(folder: FolderModel): Promise<ReconcilePanel | undefined>;
@@ -118,7 +119,7 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi | unde
     for (const f of model.all()) void offerRecovery(f, log);
   });
   timings.activateMs = Date.now() - started;
-  return { model, runs, tree, tasks, editors, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps), panelSerializer };
+  return { model, runs, tree, tasks, editors, resolver, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps), panelSerializer };
 }
 
 /** After a reload or a crash: finish what was interrupted, say what happened, offer to resume. */

@@ -243,6 +243,13 @@ export class ReconcilePanel implements vscode.Disposable {
       case 'apply':
         if (!this.queue?.merged.length && !(await this.runQueue())) return false;
         return this.apply('apply', { kind: 'integration' });
+      case 'resolveConflict': {
+        const files = await vscode.commands.executeCommand<string[]>('agentLanes.resolveConflict', { folder: this.folder.root, runId: this.run.runId, lane: m.lane, against: m.against });
+        this.result('resolve', true, files?.length ? `resolve ${files.join(', ')} in the merge editor; saving the last one commits the resolution to ${m.lane}` : `${m.lane} merged ${m.against} cleanly; run the merge queue again`);
+        return true;
+      }
+      case 'applyLane':
+        return this.apply(m.how === 'markers' ? 'apply with markers' : 'apply non-conflicting', { kind: m.how, lane: m.lane });
       case 'undo': {
         this.setBusy('undoing the last apply…');
         const r = await this.folder.session.undo();

@@ -88,6 +88,10 @@ export const ToHost = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sendFeedback'), lane: id, text: z.string().trim().min(1).max(20000) }),
   z.strictObject({ type: z.literal('runQueue') }),
   z.strictObject({ type: z.literal('apply') }),
+  /** Resolve a lane's conflict in the merge editor: against another lane, or "integration". */
+  z.strictObject({ type: z.literal('resolveConflict'), lane: id, against: z.union([id, z.literal('integration')]) }),
+  /** A held-back lane on the integration: only what does not conflict, or everything with markers. */
+  z.strictObject({ type: z.literal('applyLane'), lane: id, how: z.enum(['nonConflicting', 'markers']) }),
   z.strictObject({ type: z.literal('undo') }),
 ]);
 

@@ -122,7 +122,8 @@ function radarSection(s: PanelState): HTMLElement {
     // Each file of a collision opens the two lanes' versions side by side.
     const li = el('li', { class: p.kind }, `${p.a} and ${p.b} ${p.kind === 'conflict' ? 'conflict in' : 'both change (merges cleanly)'} `);
     p.files.forEach((f, i) => li.append(...(i ? [', '] : []), button(f, 'diff', () => send({ type: 'openDiff', lane: p.b, path: f, against: p.a }), { class: 'link', title: `Compare ${f}: ${p.a} ↔ ${p.b}` })));
-    li.append(`${cause}${inherited}`);
+    li.append(`${cause}${inherited} `);
+    if (p.kind === 'conflict') li.append(button('Resolve in merge editor', 'git-merge', () => send({ type: 'resolveConflict', lane: p.b, against: p.a }), { class: 'secondary small', title: `Merge ${p.a} into ${p.b} and resolve ${p.files.join(', ')} in the merge editor` }));
     list.append(li);
   }
   sec.append(list);
@@ -146,7 +147,18 @@ function queueSection(s: PanelState): HTMLElement {
     if (q.step) sec.append(el('p', { class: 'muted' }, q.step));
     if (!q.running) {
       sec.append(el('p', { class: q.passed ? 'ok' : 'bad' }, q.passed ? `Integrated: ${q.merged.join(', ')}` : `Not passed. Merged: ${q.merged.join(', ') || 'nothing'}`));
-      for (const h of q.held) sec.append(el('p', { class: 'bad' }, `Held back ${h.lane}: ${h.reason}`));
+      for (const h of q.held) {
+        const row = el('p', { class: 'bad' }, `Held back ${h.lane}: ${h.reason} `);
+        // A lane held back by a conflict with what is integrated: resolve it, or take part of it.
+        if (/conflict/i.test(h.reason)) {
+          row.append(
+            button('Resolve in merge editor', 'git-merge', () => send({ type: 'resolveConflict', lane: h.lane, against: 'integration' }), { class: 'secondary' }),
+            button("Apply the files that don't conflict", 'check', () => send({ type: 'applyLane', lane: h.lane, how: 'nonConflicting' }), { class: 'secondary' }),
+            button('Apply with conflict markers', 'warning', () => send({ type: 'applyLane', lane: h.lane, how: 'markers' }), { class: 'secondary' }),
+          );
+        }
+        sec.append(row);
+      }
       if (q.verify) sec.append(el('p', { class: q.verify.passed ? 'ok' : 'bad' }, `Integration check ${q.verify.command}: ${q.verify.passed ? 'passed' : q.verify.exit}`));
       if (q.culprit) {
         sec.append(el('p', { class: 'bad' }, `The bisect (${q.culprit.probes} probe${q.culprit.probes === 1 ? '' : 's'}) found that merging ${q.culprit.lane} breaks the check:`));

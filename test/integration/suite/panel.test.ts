@@ -169,4 +169,36 @@ describe('reconcile panel and inline reconcile', () => {
     a.runs.cancelRun(f);
     await waitFor('the run to end', () => !f.live, 30000);
   });
+
+  it('resolves a conflict between two lanes in the merge editor: saving the result commits it to the lane, and the queue then merges both', async () => {
+    const a = await api();
+    const f = await folder();
+    const o = (await a.runs.start(f, { lanes: ['impl', 'clash'] }))!;
+    const state = await o.run();
+    await waitFor('the run to settle', () => !f.live && f.run?.runId === state.runId);
+    const files = await vscode.commands.executeCommand<string[]>('agentLanes.resolveConflict', { folder: f.root, runId: state.runId, lane: 'clash', against: 'impl' });
+    assert.deepStrictEqual(files, ['src/b.txt']);
+    // The merge editor's tab input has base, input1, input2 and result (TabInputTextMerge).
+    type MergeInput = { base: vscode.Uri; input1: vscode.Uri; input2: vscode.Uri; result: vscode.Uri };
+    const input = await waitFor('the merge editor', () => {
+      const i = vscode.window.tabGroups.activeTabGroup.activeTab?.input as Partial<MergeInput> | undefined;
+      return i?.result && i.input1 && i.input2 ? (i as MergeInput) : undefined;
+    }, 20000);
+    const clash = state.lanes.find((l) => l.id === 'clash')!;
+    assert.strictEqual(input.result.fsPath, path.join(clash.worktree, 'src/b.txt'), "the result is the lane's file");
+    await screenshot('merge-editor');
+    const resolved = new Promise<string>((r) => a.resolver.onDidResolve((e) => r(e.head)));
+    // What a person does in the editor: write the result and save it.
+    const doc = await vscode.workspace.openTextDocument(input.result);
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(doc.getText().length)), 'impl and clash\n');
+    await vscode.workspace.applyEdit(edit);
+    await doc.save();
+    const head = await resolved;
+    const after = await f.session.store.read(state.runId);
+    assert.strictEqual(after.lanes.find((l) => l.id === 'clash')!.head, head);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const q = await f.session.mergeQueue(state.runId, { sendBack: false });
+    assert.deepStrictEqual([...q.merged].sort(), ['clash', 'impl']);
+  });
 });
