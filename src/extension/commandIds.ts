@@ -24,5 +24,7 @@ export const COMMANDS = {
   'agentLanes.checkAgents': { trust: true },
   'agentLanes.cleanRun': { trust: true },
   'agentLanes.resolveConflict': { trust: true },
+  'agentLanes.commitResolution': { trust: true },
+  'agentLanes.abortResolution': { trust: true },
 } as const;
 export type CommandId = keyof typeof COMMANDS;

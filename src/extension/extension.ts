@@ -18,7 +18,7 @@ import { PANEL_VIEW_TYPE, ReconcilePanel } from './panel';
 import { FolderModel, WorkspaceModel } from './model';
 import { RunController } from './runs';
 import { LaneTaskProvider, TASK_TYPE } from './tasks';
-import { PlanTreeProvider } from './tree';
+import { Node, PlanTreeProvider } from './tree';
 
 export interface AgentLanesApi {
   model: WorkspaceModel;
@@ -26,6 +26,7 @@ export interface AgentLanesApi {
   tree: PlanTreeProvider;
   tasks: LaneTaskProvider;
   resolver: ConflictResolver;
+  view: vscode.TreeView<Node>;
   editors: LaneEditorIntegration;
   /** Open (or reveal) the reconcile panel for a folder's latest run. */
   openReconcilePanel(folder: FolderModel): Promise<ReconcilePanel | undefined>;
@@ -119,7 +120,7 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi | unde
     for (const f of model.all()) void offerRecovery(f, log);
   });
   timings.activateMs = Date.now() - started;
-  return { model, runs, tree, tasks, editors, resolver, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps), panelSerializer };
+  return { model, runs, tree, tasks, editors, resolver, view, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps), panelSerializer };
 }
 
 /** After a reload or a crash: finish what was interrupted, say what happened, offer to resume. */

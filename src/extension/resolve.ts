@@ -2,8 +2,9 @@
  * Conflicts resolved in VS Code's three-way merge editor. The other side (a lane, or the
  * integration branch) is merged into the conflicting lane's worktree by the session; each
  * conflicted file opens in the merge editor (base, the other side, the lane; the result is the
- * lane's file). When the last one is saved without conflict markers, the resolution is committed
- * to the lane's branch with its trailers, and the lane can go through the queue again.
+ * lane's file). Commit Resolution (offered when they open, and when the last one closes) commits
+ * the resolution to the lane's branch with its trailers (refused while markers remain), and the
+ * lane can go through the queue again.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -27,10 +28,11 @@ interface Pending extends ResolveRef {
   files: string[];
 }
 
-const MARKERS = /^(<{7}|>{7})( |$)/m;
-
 export class ConflictResolver implements vscode.Disposable {
   private readonly pending = new Map<string, Pending>();
+  /** The last resolution that could not be committed, and why (shown to the person, kept for tests). */
+  lastError?: string;
+  private readonly prompted = new Set<string>();
   private readonly subs: vscode.Disposable[];
   private readonly done = new vscode.EventEmitter<{ ref: ResolveRef; head: string }>();
   /** Fired once a resolution is committed to the lane's branch. */
@@ -43,7 +45,9 @@ export class ConflictResolver implements vscode.Disposable {
     this.subs = [
       this.done,
       vscode.commands.registerCommand('agentLanes.resolveConflict', (ref: ResolveRef) => this.resolve(ref)),
-      vscode.workspace.onDidSaveTextDocument((d) => void this.saved(d)),
+      vscode.commands.registerCommand('agentLanes.commitResolution', (ref?: ResolveRef) => this.commit(ref)),
+      vscode.commands.registerCommand('agentLanes.abortResolution', (ref?: ResolveRef) => this.abort(ref)),
+      vscode.window.tabGroups.onDidChangeTabs((e) => void this.tabsChanged(e)),
     ];
   }
 
@@ -74,6 +78,12 @@ export class ConflictResolver implements vscode.Disposable {
       });
     }
     this.log.info(`resolving ${ref.lane} against ${r.label}: ${r.conflicts.join(', ')}`);
+    void vscode.window
+      .showInformationMessage(`Resolve ${r.conflicts.join(', ')} in the merge editor, then commit the resolution to lane ${ref.lane}.`, 'Commit Resolution', 'Abort Resolution')
+      .then(async (pick) => {
+        if (pick === 'Commit Resolution') await this.commit(ref);
+        else if (pick === 'Abort Resolution') await this.abort(ref);
+      });
     return r.conflicts;
   }
 
@@ -81,16 +91,50 @@ export class ConflictResolver implements vscode.Disposable {
     return `${ref.folder}|${ref.runId}|${ref.lane}`;
   }
 
-  /** A saved result: once every conflicted file of a resolution is free of markers, commit it. */
-  private async saved(doc: vscode.TextDocument): Promise<void> {
+  /**
+   * The merge editor does not say when a person is done (a result without markers may still
+   * hold unresolved base text), so finishing is explicit: Commit Resolution, offered when the
+   * merge editors open and again when the last of them closes.
+   */
+  private async tabsChanged(e: vscode.TabChangeEvent): Promise<void> {
+    if (!e.closed.length || !this.pending.size) return;
+    const open = new Set(
+      vscode.window.tabGroups.all.flatMap((g) => g.tabs).map((t) => (t.input as { result?: vscode.Uri } | undefined)?.result?.fsPath).filter((x): x is string => !!x),
+    );
     for (const p of this.pending.values()) {
-      const rel = path.relative(p.worktree, doc.uri.fsPath).split(path.sep).join('/');
-      if (!p.files.includes(rel)) continue;
-      const open = await Promise.all(p.files.map(async (f) => (await vscode.workspace.openTextDocument(vscode.Uri.file(path.join(p.worktree, f)))).getText()));
-      if (open.some((t) => MARKERS.test(t))) return; // more to resolve
-      await this.finish(p);
-      return;
+      if (p.files.some((f) => open.has(path.join(p.worktree, f)))) continue;
+      if (this.prompted.has(this.key(p))) continue;
+      this.prompted.add(this.key(p));
+      const pick = await vscode.window.showInformationMessage(`Commit the resolution of lane ${p.lane}'s conflict (${p.files.join(', ')}) to its branch?`, 'Commit Resolution', 'Abort Resolution');
+      if (pick === 'Commit Resolution') await this.commit(p);
+      else if (pick === 'Abort Resolution') await this.abort(p);
     }
+  }
+
+  /** The resolution under way for this ref, or the only one. */
+  private find(ref?: Partial<ResolveRef>): Pending | undefined {
+    if (ref?.folder && ref.runId && ref.lane) return this.pending.get(this.key(ref as ResolveRef));
+    return this.pending.size === 1 ? [...this.pending.values()][0] : undefined;
+  }
+
+  async commit(ref?: Partial<ResolveRef>): Promise<string | undefined> {
+    const p = this.find(ref);
+    if (!p) {
+      void vscode.window.showInformationMessage('Agent Lanes: no conflict resolution is under way.');
+      return undefined;
+    }
+    // Unsaved results first: what is committed is what the person sees.
+    for (const d of vscode.workspace.textDocuments) if (d.isDirty && p.files.some((f) => d.uri.fsPath === path.join(p.worktree, f))) await d.save();
+    return this.finish(p);
+  }
+
+  async abort(ref?: Partial<ResolveRef>): Promise<void> {
+    const p = this.find(ref);
+    if (!p) return;
+    await this.folder(p).session.resolveAbort(p.runId, p.lane);
+    this.pending.delete(this.key(p));
+    this.prompted.delete(this.key(p));
+    void vscode.window.showInformationMessage(`Lane ${p.lane}: the resolution was aborted; its branch is as it was.`);
   }
 
   async finish(p: Pending): Promise<string | undefined> {
@@ -98,6 +142,7 @@ export class ConflictResolver implements vscode.Disposable {
     try {
       const head = await folder.session.resolveFinish(p.runId, p.lane, p.files, p.against);
       this.pending.delete(this.key(p));
+      this.prompted.delete(this.key(p));
       this.log.info(`resolved ${p.lane}: merge commit ${head}`);
       this.done.fire({ ref: p, head });
       await folder.reloadRun();
@@ -106,7 +151,10 @@ export class ConflictResolver implements vscode.Disposable {
       });
       return head;
     } catch (e) {
-      void vscode.window.showErrorMessage(`Agent Lanes: ${describeError(e).message}`);
+      const d = describeError(e);
+      this.lastError = d.message;
+      this.log.error(`resolving ${p.lane}: ${d.logText}`);
+      void vscode.window.showErrorMessage(`Agent Lanes: ${d.message}`);
       return undefined;
     }
   }

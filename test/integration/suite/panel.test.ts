@@ -186,15 +186,19 @@ describe('reconcile panel and inline reconcile', () => {
     }, 20000);
     const clash = state.lanes.find((l) => l.id === 'clash')!;
     assert.strictEqual(input.result.fsPath, path.join(clash.worktree, 'src/b.txt'), "the result is the lane's file");
+    // Its three inputs come from the lanes (the lane: content provider): base, impl's side, clash's side.
+    assert.strictEqual((await vscode.workspace.openTextDocument(input.input1)).getText().trim(), 'b', "impl's version");
+    assert.strictEqual((await vscode.workspace.openTextDocument(input.input2)).getText().trim(), 'clash');
+    await new Promise((r) => setTimeout(r, 1500)); // let the editor paint its panes
     await screenshot('merge-editor');
-    const resolved = new Promise<string>((r) => a.resolver.onDidResolve((e) => r(e.head)));
-    // What a person does in the editor: write the result and save it.
+    // What a person does in the editor: write the result and save it; then Commit Resolution.
     const doc = await vscode.workspace.openTextDocument(input.result);
     const edit = new vscode.WorkspaceEdit();
     edit.replace(doc.uri, new vscode.Range(doc.positionAt(0), doc.positionAt(doc.getText().length)), 'impl and clash\n');
     await vscode.workspace.applyEdit(edit);
-    await doc.save();
-    const head = await resolved;
+    const head = await vscode.commands.executeCommand<string>('agentLanes.commitResolution', { folder: f.root, runId: state.runId, lane: 'clash', against: 'impl' });
+    assert.ok(head, a.resolver.lastError);
+    assert.strictEqual(fs.readFileSync(input.result.fsPath, 'utf8'), 'impl and clash\n', 'the unsaved result was saved first');
     const after = await f.session.store.read(state.runId);
     assert.strictEqual(after.lanes.find((l) => l.id === 'clash')!.head, head);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');

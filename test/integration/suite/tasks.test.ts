@@ -124,6 +124,9 @@ describe('lanes as tasks', () => {
     const ids = (await f.session.store.list());
     assert.deepStrictEqual(runs.map((n) => (n.kind === 'run' ? n.runId : '')), ids, 'every run, newest first');
     const oldest = runs[runs.length - 1]!;
+    await vscode.commands.executeCommand('agentLanes.plan.focus');
+    await a.view.reveal(oldest, { expand: true, select: true });
+    await screenshot('run-history');
     const item = a.tree.getTreeItem(oldest);
     assert.strictEqual(item.label, 'Add b, with tests');
     assert.match(String(item.description), /passed|failed|cancelled/);
