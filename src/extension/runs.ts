@@ -62,7 +62,8 @@ export function settings(folder?: vscode.WorkspaceFolder): Settings {
 }
 
 export class RunController implements vscode.Disposable {
-  private readonly status: vscode.StatusBarItem;
+  /** The status bar item of active runs (read by tests). */
+  readonly status: vscode.StatusBarItem;
   private readonly subs: vscode.Disposable[] = [];
 
   constructor(

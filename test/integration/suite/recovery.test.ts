@@ -1,8 +1,9 @@
 import * as assert from 'assert';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { alive, api, folder, waitFor, workspaceDir } from './util';
+import { alive, api, EXTENSION_ID, folder, waitFor, workspaceDir } from './util';
 
 describe('recovery after a reload or crash', () => {
   it('shows the truth when the state says a lane was running but nobody runs it', async () => {
@@ -62,5 +63,44 @@ describe('recovery after a reload or crash', () => {
     await waitFor('the stuck agent to be stopped', () => !alive(agentPid!), 15000);
     fs.rmSync(path.join(f.commonDir, 'lanes', 'runs', o.runId), { recursive: true, force: true });
     await vscode.commands.executeCommand('agentLanes.refresh');
+  });
+
+  it('a run interrupted outside VS Code (its CLI killed) shows as interrupted; Resume brings it back live, with its lane terminal and the status bar', async () => {
+    const a = await api();
+    const f = await folder();
+    const pids = path.join(path.dirname(workspaceDir()), 'stuck.pids');
+    fs.rmSync(pids, { force: true });
+    const cli = path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'dist', 'cli.js');
+    const child = spawn(process.execPath, [cli, 'run', '--lane', 'stuck'], { cwd: workspaceDir(), env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, stdio: 'ignore' });
+    let orphan: number | undefined;
+    try {
+      await waitFor('the stuck agent', () => fs.existsSync(pids), 30000);
+      orphan = Number(fs.readFileSync(pids, 'utf8').split(' ')[0]);
+      await waitFor('its process to be recorded', () => {
+        const id = fs.readdirSync(path.join(f.commonDir, 'lanes', 'runs')).sort().pop()!;
+        return /"process"/.test(fs.readFileSync(path.join(f.commonDir, 'lanes', 'runs', id, 'state.json'), 'utf8'));
+      }, 20000);
+      child.kill('SIGKILL');
+      await vscode.commands.executeCommand('agentLanes.refresh');
+      await waitFor('the run to show as interrupted', () => f.truth?.status === 'interrupted', 20000);
+      const runId = f.run!.runId;
+      fs.rmSync(pids, { force: true });
+      await vscode.commands.executeCommand('agentLanes.resumeRun', f.folder.uri);
+      await waitFor('the resumed run to be live', () => f.live?.runId === runId, 20000);
+      await waitFor('the stuck agent again', () => fs.existsSync(pids), 30000);
+      await waitFor("the lane's terminal", () => vscode.tasks.taskExecutions.some((e) => e.task.definition.lane === 'stuck'), 20000);
+      assert.match(a.runs.status.text, /Lanes 1 running/);
+      a.runs.cancelRun(f);
+      await waitFor('the run to end', () => !f.live, 30000);
+    } finally {
+      child.kill('SIGKILL');
+      for (const p of [orphan, ...(fs.existsSync(pids) ? [Number(fs.readFileSync(pids, 'utf8').split(' ')[0])] : [])]) {
+        try {
+          if (p) process.kill(-p, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
   });
 });
