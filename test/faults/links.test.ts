@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { ApplyRefused } from '../../src/core/reconcile/apply';
-import { pointsOutside } from '../../src/core/reconcile/links';
+import { escapesThroughLinks, pointsOutside } from '../../src/core/reconcile/links';
 import { LanesSession } from '../../src/core/session/session';
 import { lanes } from '../helpers/cli';
 import { newRepo, writePlan } from '../helpers/engine';
@@ -29,6 +29,12 @@ describe('symlinks pointing outside the repository', () => {
     assert.equal(pointsOutside('a', '..'), true);
     assert.equal(pointsOutside('a', '~/x'), true);
     assert.equal(pointsOutside('docs/link', 'guide.md'), false);
+    // Harmless one by one, outside together: d -> . and up -> d/..
+    const links = new Map([['d', '.'], ['up', 'd/..']]);
+    assert.equal(pointsOutside('up', 'd/..'), false);
+    assert.equal(escapesThroughLinks('up', 'd/..', links), true);
+    assert.equal(escapesThroughLinks('d', '.', links), false);
+    assert.equal(escapesThroughLinks('loop', 'loop/x', new Map([['loop', 'loop/x']])), true, 'a cycle counts as outside');
   });
 
   it('are flagged by the radar and the report, and apply refuses them (nothing changes) unless accepted', async () => {

@@ -42,6 +42,11 @@ describe('sandboxed lanes (bubblewrap)', function () {
       tryWrite('hook', path.join(process.env.LANES_REPO, '.git', 'hooks', 'pre-commit'));
       tryWrite('tmp', path.join(os.tmpdir(), 'scratch.txt'));
       tryWrite('memory', process.env.LANES_MEMORY_FILE);
+      // What points our own git at the repository stays read-only (else our git, outside the sandbox, could read a config of the agent's).
+      tryWrite('dotGit', '.git');
+      const adminDir = execFileSync('git', ['rev-parse', '--absolute-git-dir'], { encoding: 'utf8' }).trim();
+      tryWrite('commondir', path.join(adminDir, 'commondir'));
+      tryWrite('plantedHome', '/planted.txt');
       try { execFileSync('git', ['-C', process.env.LANES_REPO, 'config', 'core.hooksPath', '/tmp/evil'], { stdio: 'pipe' }); r.gitConfigCmd = 'written'; } catch (e) { r.gitConfigCmd = 'refused'; }
       r.tmpdir = os.tmpdir();
       r.sandbox = process.env.LANES_SANDBOX;
@@ -50,7 +55,7 @@ describe('sandboxed lanes (bubblewrap)', function () {
       execFileSync('git', ['commit', '-qm', 'the agent commits itself']);
       fs.writeFileSync('left.txt', 'left for lanes to commit');
     `;
-    writePlan(repo, [{ id: 'a', agent: nodeAgent(script) }]);
+    writePlan(repo, [{ id: 'a', agent: nodeAgent(script), env: { CODEX_HOME: '/', CLAUDE_CONFIG_DIR: path.join(repo.dir, '.git') } } as never]);
     const configBefore = readFileSync(path.join(repo.dir, '.git', 'config'));
     const { state } = await runPlan(repo);
     const l = state.lanes[0]!;
@@ -64,6 +69,9 @@ describe('sandboxed lanes (bubblewrap)', function () {
     assert.equal(r.gitConfigCmd, 'refused');
     assert.equal(r.tmp, 'written');
     assert.equal(r.memory, 'written');
+    assert.equal(r.dotGit, 'EROFS');
+    assert.equal(r.commondir, 'EROFS');
+    assert.equal(r.plantedHome, 'EROFS', 'a plan\'s CODEX_HOME of "/" makes nothing writable');
     assert.equal(r.sandbox, 'bwrap');
     assert.ok(r.tmpdir.startsWith(path.join(repo.dir, '.git', 'lanes', 'runs', state.runId, 'tmp')), r.tmpdir);
     assert.equal(sh(repo.dir, ['log', '-1', '--format=%s', `${l.branch}~1`]), 'the agent commits itself');

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { commandsOf } from '../../src/extension/approval';
 import { formatPath, validatePlanText } from '../../src/core/plan/validate';
-import { bwrapArgv, decideIsolation, describeIsolation, SandboxError, seatbeltProfile } from '../../src/core/run/sandbox';
+import { bwrapArgv, decideIsolation, describeIsolation, SandboxError, seatbeltProfile, writableAllowed } from '../../src/core/run/sandbox';
 
 const policy = { kind: 'bwrap' as const, writable: ['/w/lane/sub', '/w/lane', '/repo/.git/objects'], network: true, tmpDir: '/t' };
 
@@ -14,6 +14,17 @@ describe('lane sandbox (pure parts)', () => {
     assert.ok(!argv.includes('--unshare-net'));
     assert.deepEqual(argv.slice(argv.indexOf('--')), ['--', 'claude', '-p', 'a "brief" with $(x)'], 'the command is argv after --, untouched');
     assert.ok(bwrapArgv({ ...policy, network: false }, ['x'], '/w/lane').includes('--unshare-net'));
+  });
+
+  it('never makes the root, the home folder, or anything holding or inside the repository writable; read-only paths are bound last', () => {
+    assert.equal(writableAllowed('/', ['/r']), false);
+    assert.equal(writableAllowed('/home/u', ['/r'], '/home/u'), false);
+    assert.equal(writableAllowed('/r/.git', ['/r']), false);
+    assert.equal(writableAllowed('/w', ['/w/lanes/run']), false, 'a folder holding a protected one');
+    assert.equal(writableAllowed('/home/u/.codex', ['/r'], '/home/u'), true);
+    const argv = bwrapArgv({ ...policy, readOnly: ['/w/lane/.git'] }, ['x'], '/w/lane');
+    assert.ok(argv.lastIndexOf('--bind') < argv.indexOf('--ro-bind', 2), 'ro-binds come after every bind');
+    assert.deepEqual(argv.slice(argv.indexOf('--ro-bind', 2), argv.indexOf('--ro-bind', 2) + 3), ['--ro-bind', '/w/lane/.git', '/w/lane/.git']);
   });
 
   it('sandbox-exec: writes denied but for the lane paths; quotes in paths cannot end the string', () => {

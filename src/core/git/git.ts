@@ -78,6 +78,8 @@ export interface GitOptions extends Pick<RunOptions, 'signal' | 'input' | 'onOut
   okCodes?: number[];
   /** Retries with backoff when another git holds index.lock or a ref lock. Default 0. */
   lockRetries?: number;
+  /** A command in the user's own checkout: the repository's hooks run if the user opted in (LANES_GIT_HOOKS=1). */
+  userCheckout?: boolean;
 }
 
 export interface GitResult {
@@ -96,10 +98,14 @@ export function onGitCommand(l: GitListener): () => void {
   return () => listeners.delete(l);
 }
 
-export function gitEnv(extra: NodeJS.ProcessEnv = {}, readOnly = false, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  // The user may opt in to the repository's hooks for our git commands (LANES_GIT_HOOKS=1): their
-  // own hooks, kept safe from agents by the sandbox and the guard's restore.
-  const hooks = base.LANES_GIT_HOOKS === '1' ? {} : { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'core.hooksPath', GIT_CONFIG_VALUE_0: '/dev/null' };
+export function gitEnv(extra: NodeJS.ProcessEnv = {}, readOnly = false, base: NodeJS.ProcessEnv = process.env, userHooks = false): NodeJS.ProcessEnv {
+  // No fsmonitor command ever runs for our git (a config can name any program). Hooks only for
+  // git in the user's own checkout, and only when the user opts in (LANES_GIT_HOOKS=1): never in
+  // lane or integration worktrees, whose files agents write.
+  const hooksOn = userHooks && base.LANES_GIT_HOOKS === '1';
+  const hooks = hooksOn
+    ? { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'core.fsmonitor', GIT_CONFIG_VALUE_0: 'false' }
+    : { GIT_CONFIG_COUNT: '2', GIT_CONFIG_KEY_0: 'core.hooksPath', GIT_CONFIG_VALUE_0: '/dev/null', GIT_CONFIG_KEY_1: 'core.fsmonitor', GIT_CONFIG_VALUE_1: 'false' };
   return cleanEnv(
     {
       LC_ALL: 'C',
@@ -138,14 +144,21 @@ export interface LockHolder {
 export async function lockHolder(lockFile: string): Promise<LockHolder | undefined> {
   if (!existsSync('/proc/self/cwd')) return undefined;
   const at = lockFile.lastIndexOf(`${path.sep}.git${path.sep}`);
-  const root = at >= 0 ? lockFile.slice(0, at) : path.dirname(path.dirname(lockFile));
+  const roots = [at >= 0 ? lockFile.slice(0, at) : path.dirname(path.dirname(lockFile))];
+  // A lock in a linked worktree's admin folder (.git/worktrees/<name>/) belongs to that worktree.
+  const wt = /[/\\]worktrees[/\\][^/\\]+[/\\]/.exec(lockFile);
+  if (wt) {
+    const admin = lockFile.slice(0, wt.index + wt[0].length);
+    const gitdir = await fs.readFile(path.join(admin, 'gitdir'), 'utf8').catch(() => '');
+    if (gitdir.trim()) roots.push(path.dirname(gitdir.trim()));
+  }
   const running: LockHolder['running'] = [];
   for (const name of await fs.readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
       if ((await fs.readFile(`/proc/${name}/comm`, 'utf8')).trim() !== 'git') continue;
       const cwd = await fs.readlink(`/proc/${name}/cwd`);
-      if (cwd !== root && !cwd.startsWith(root + path.sep)) continue;
+      if (!roots.some((root) => cwd === root || cwd.startsWith(root + path.sep))) continue;
       const command = (await fs.readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').filter(Boolean).join(' ');
       running.push({ pid: Number(name), command });
     } catch {
@@ -160,7 +173,7 @@ export async function git(args: readonly string[], opts: GitOptions): Promise<Gi
   for (let attempt = 0; ; attempt++) {
     const r = await run(['git', ...args], {
       cwd: opts.cwd,
-      env: gitEnv(opts.env, opts.readOnly),
+      env: gitEnv(opts.env, opts.readOnly, process.env, opts.userCheckout),
       signal: opts.signal,
       input: opts.input,
       binaryStdout: opts.binaryStdout,

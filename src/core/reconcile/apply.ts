@@ -21,8 +21,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { BusyError, LanesError, storageError } from '../errors';
 import { ownerAlive, ownerFor } from '../util/ownerLock';
-import { git, GitError, gitOut, gitPaths, pathsOnStdin } from '../git/git';
-import { decodePath, displayPath, encodePath } from '../util/bytePath';
+import { git, GitError, GitOptions, gitOut, gitPaths, pathsOnStdin } from '../git/git';
+import { decodePath, displayPath, encodePath, isPlainPath } from '../util/bytePath';
 import { describeOutsideLinks, outsideLinks } from './links';
 import { trialMerge } from '../git/merge';
 import { writeFileAtomic } from '../util/fsx';
@@ -161,9 +161,9 @@ export async function snapshotCheckout(repo: string, message: string): Promise<{
     const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
     // Start from the real index so staged-but-deleted files and intent-to-add entries stay right.
     await fs.copyFile(path.join(await gitOut(['rev-parse', '--absolute-git-dir'], { cwd: repo, readOnly: true }), 'index'), env.GIT_INDEX_FILE).catch(async () => {
-      await git(['read-tree', head], { cwd: repo, env });
+      await gitUser(['read-tree', head], { cwd: repo, env });
     });
-    await git(['add', '-A', '--sparse'], { cwd: repo, env });
+    await gitUser(['add', '-A', '--sparse'], { cwd: repo, env });
     const workTree = await gitOut(['write-tree'], { cwd: repo, env });
     const snapshot = await gitOut(['commit-tree', workTree, '-p', head, '-F', '-'], { cwd: repo, input: `${message} (working tree)\n`, env: ID });
     const indexSnapshot = await gitOut(['commit-tree', indexTree, '-p', head, '-F', '-'], { cwd: repo, input: `${message} (index)\n`, env: ID });
@@ -188,13 +188,15 @@ async function filesIn(repo: string, tree: string, paths: readonly string[]): Pr
   const have = new Set<string>();
   if (!paths.length) return have;
   const input = Buffer.concat(paths.flatMap((p) => [Buffer.from(`${tree}:`), encodePath(p), Buffer.from([0])]));
-  const out = (await git(['cat-file', '--batch-check=%(objecttype)', '-z'], { cwd: repo, readOnly: true, input, binaryStdout: true })).stdoutBytes!;
+  const out = (await gitUser(['cat-file', '--batch-check=%(objecttype)', '-z'], { cwd: repo, readOnly: true, input, binaryStdout: true })).stdoutBytes!;
   // One answer per name, in order: "<type>\n", or the name as given and " missing\n".
   let at = 0;
   for (const p of paths) {
     const missing = Buffer.concat([Buffer.from(`${tree}:`), encodePath(p), Buffer.from(' missing\n')]);
     if (out.subarray(at, at + missing.length).equals(missing)) {
       at += missing.length;
+      // cat-file cannot read a submodule's commit: a gitlink (mode 160000) is a file here too.
+      if (isPlainPath(p) && /^160000 /.test(await gitOut(['ls-tree', tree, '--', p], { cwd: repo, readOnly: true, env: { GIT_LITERAL_PATHSPECS: '1' } }))) have.add(p);
       continue;
     }
     const nl = out.indexOf(10, at);
@@ -204,6 +206,9 @@ async function filesIn(repo: string, tree: string, paths: readonly string[]): Pr
   }
   return have;
 }
+
+/** git in the user's own checkout: the only place the repository's hooks may run (when the user opts in). */
+const gitUser = (args: readonly string[], opts: GitOptions) => git(args, { ...opts, userCheckout: true });
 
 const fsPath = (repo: string, p: string) => encodePath(path.join(repo, p));
 
@@ -227,12 +232,12 @@ async function throughLinks(repo: string, paths: readonly string[]): Promise<str
 
 /** Remove index entries (names on stdin). */
 async function removeFromIndex(repo: string, paths: readonly string[]): Promise<void> {
-  if (paths.length) await git(['update-index', '--force-remove', '-z', '--stdin'], pathsOnStdin(paths, { cwd: repo, lockRetries: 8 }));
+  if (paths.length) await gitUser(['update-index', '--force-remove', '-z', '--stdin'], pathsOnStdin(paths, { cwd: repo, lockRetries: 8 }));
 }
 
 /** Write these paths from `tree` into the checkout and the index (names on stdin, literal). */
 async function checkoutFrom(repo: string, tree: string, paths: readonly string[]): Promise<void> {
-  if (paths.length) await git(['checkout', tree, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(paths, { cwd: repo, lockRetries: 8 }));
+  if (paths.length) await gitUser(['checkout', tree, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(paths, { cwd: repo, lockRetries: 8 }));
 }
 
 /** Empty parent folders of a removed path, up to the checkout. */
@@ -249,10 +254,10 @@ export async function selectionTarget(repo: string, base: string, integrated: st
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lanes-select-'));
   const env = { GIT_INDEX_FILE: path.join(tmp, 'index') };
   try {
-    await git(['read-tree', base], { cwd: repo, env });
+    await gitUser(['read-tree', base], { cwd: repo, env });
     const whole = (select.files ?? []).filter((f) => !select.hunks?.[f]);
     // Files taken whole: their entries (or absence) from the integrated tree, in the temp index.
-    if (whole.length) await git(['reset', '-q', integrated, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(whole, { cwd: repo, env }));
+    if (whole.length) await gitUser(['reset', '-q', integrated, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(whole, { cwd: repo, env }));
     for (const [file, wanted] of Object.entries(select.hunks ?? {})) {
       const patch = await gitOut(['diff', '--no-color', '--no-ext-diff', '--no-renames', base, integrated, '--', file], { cwd: repo, readOnly: true });
       const header = patch.slice(0, patch.indexOf('\n@@'));
@@ -260,7 +265,7 @@ export async function selectionTarget(repo: string, base: string, integrated: st
       const keep = all.filter((_, i) => wanted.includes(i));
       if (!keep.length) continue;
       const body = keep.map((h) => `@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@${h.header ? ` ${h.header}` : ''}\n${h.lines.join('\n')}\n`).join('');
-      await git(['apply', '--cached', '--recount', '-'], { cwd: repo, env, input: `${header}\n${body}` });
+      await gitUser(['apply', '--cached', '--recount', '-'], { cwd: repo, env, input: `${header}\n${body}` });
     }
     const tree = await gitOut(['write-tree'], { cwd: repo, env });
     return await gitOut(['commit-tree', tree, '-p', base, '-F', '-'], { cwd: repo, input: 'lanes: selection to apply\n', env: ID });
@@ -279,8 +284,10 @@ export async function recoverApply(repo: string, commonDir: string): Promise<Rec
   if (!j || j.step === 'done' || j.step === 'rolled-back' || j.step === 'undone') return 'none';
   if (stillApplying(j)) return 'in-progress';
   if (j.step === 'undoing') {
-    // An undo that died half-way: the person asked for the before-state (and the state the undo
-    // found is in refs/lanes/apply/<id>/before-undo), so the undo is finished.
+    // An undo that died half-way: the person asked for the before-state, so the undo is finished
+    // — after saving the checkout as it is now (edits made since the crash are never lost).
+    const found = await snapshotCheckout(repo, `lanes: snapshot before finishing the interrupted undo of ${j.id}`);
+    await gitUser(['update-ref', `${APPLY_REF_PREFIX}${j.id}/before-recovery`, found.snapshot], { cwd: repo, lockRetries: 6 });
     await restorePaths(repo, j);
     j.step = 'undone';
     j.endedAt = new Date().toISOString();
@@ -288,7 +295,7 @@ export async function recoverApply(repo: string, commonDir: string): Promise<Rec
     return 'undo-finished';
   }
   const now = await snapshotCheckout(repo, `lanes: snapshot before rolling back the interrupted apply ${j.id}`);
-  await git(['update-ref', `${APPLY_REF_PREFIX}${j.id}/before-recovery`, now.snapshot], { cwd: repo, lockRetries: 6 });
+  await gitUser(['update-ref', `${APPLY_REF_PREFIX}${j.id}/before-recovery`, now.snapshot], { cwd: repo, lockRetries: 6 });
   await restorePaths(repo, j);
   j.step = 'rolled-back';
   j.endedAt = new Date().toISOString();
@@ -326,7 +333,7 @@ async function restorePaths(repo: string, j: ApplyJournal): Promise<void> {
   }
   // Index entries back to what the user had staged (a path not in that index leaves it); the
   // working tree is not touched by this.
-  await git(['reset', '-q', j.indexSnapshot, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(j.paths, { cwd: repo, lockRetries: 8 }));
+  await gitUser(['reset', '-q', j.indexSnapshot, '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(j.paths, { cwd: repo, lockRetries: 8 }));
 }
 
 export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
@@ -352,7 +359,7 @@ export async function applyToCheckout(o: ApplyOptions): Promise<ApplyResult> {
   const id = `${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${Math.floor(Math.random() * 0xffff).toString(16).padStart(4, '0')}`;
   const snap = await snapshotCheckout(o.repo, `lanes: snapshot before apply ${id}`);
   for (const [name, commit] of [['head', snap.head], ['worktree', snap.snapshot], ['index', snap.indexSnapshot]] as const) {
-    await git(['update-ref', `${APPLY_REF_PREFIX}${id}/${name}`, commit], { cwd: o.repo, lockRetries: 6 });
+    await gitUser(['update-ref', `${APPLY_REF_PREFIX}${id}/${name}`, commit], { cwd: o.repo, lockRetries: 6 });
   }
   const userChanged = new Set([
     ...(await changedPaths(o.repo, snap.head, snap.snapshot)), // uncommitted edits and untracked files
@@ -476,7 +483,7 @@ export async function undoApply(repo: string, commonDir: string, opts: { force?:
     throw new UndoRefused(`these files changed since the apply: ${editedSince.map(displayPath).join(', ')}; use --force to undo anyway (their current state is saved first)`, editedSince);
   }
   const saved = `${APPLY_REF_PREFIX}${j.id}/before-undo`;
-  await git(['update-ref', saved, now.snapshot], { cwd: repo, lockRetries: 6 });
+  await gitUser(['update-ref', saved, now.snapshot], { cwd: repo, lockRetries: 6 });
   // Journaled like the apply: an undo that dies half-way is finished by the next command.
   j.step = 'undoing';
   j.owner = { ...ownerFor('undo') };

@@ -22,6 +22,32 @@ export function pointsOutside(linkPath: string, target: string): boolean {
   return resolved === '..' || resolved.startsWith('../');
 }
 
+/**
+ * Whether a relative link leaves the repository once the other links on its way are followed
+ * (`d -> .` and `up -> d/..` look harmless one by one; together `up` is the parent folder).
+ */
+export function escapesThroughLinks(linkPath: string, target: string, links: ReadonlyMap<string, string>): boolean {
+  const parts = [...path.posix.dirname(linkPath).split('/').filter((x) => x && x !== '.'), ...target.split('/')];
+  const at: string[] = [];
+  for (let i = 0, hops = 0; i < parts.length; i++) {
+    const c = parts[i]!;
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (!at.length) return true;
+      at.pop();
+      continue;
+    }
+    at.push(c);
+    const t = links.get(at.join('/'));
+    if (t !== undefined) {
+      if (++hops > 40 || path.posix.isAbsolute(t) || t.startsWith('~')) return true;
+      at.pop();
+      parts.splice(i + 1, 0, ...t.split('/'));
+    }
+  }
+  return false;
+}
+
 /** Links that `head` adds or changes relative to `base` and that point outside the repository. */
 export async function outsideLinks(repo: string, base: string, head: string, only?: ReadonlySet<string>): Promise<OutsideLink[]> {
   if (base === head) return [];
@@ -31,19 +57,25 @@ export async function outsideLinks(repo: string, base: string, head: string, onl
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const [, newMode, , newSha] = raw[i]!.slice(1).split(' ');
     const p = raw[i + 1]!;
-    if (newMode === '120000' && (!only || only.has(p))) links.push({ path: p, sha: newSha! });
+    if (newMode === '120000') links.push({ path: p, sha: newSha! });
   }
   if (!links.length) return [];
   const out = (await git(['cat-file', '--batch'], { cwd: repo, readOnly: true, input: links.map((l) => l.sha).join('\n') + '\n', binaryStdout: true })).stdoutBytes!;
   // "<sha> blob <size>\n<bytes>\n" per link.
   const found: OutsideLink[] = [];
+  const targets = new Map<string, string>();
   let at = 0;
   for (const l of links) {
     const nl = out.indexOf(10, at);
     const size = Number(out.subarray(at, nl).toString().split(' ')[2]);
     const target = out.subarray(nl + 1, nl + 1 + size).toString('utf8');
     at = nl + 1 + size + 1;
-    if (pointsOutside(l.path, target)) found.push({ path: l.path, target });
+    targets.set(l.path, target);
+  }
+  for (const l of links) {
+    if (only && !only.has(l.path)) continue;
+    const target = targets.get(l.path)!;
+    if (pointsOutside(l.path, target) || escapesThroughLinks(l.path, target, targets)) found.push({ path: l.path, target });
   }
   return found;
 }

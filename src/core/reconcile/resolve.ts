@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { LanesError } from '../errors';
-import { git, gitOut, gitPaths } from '../git/git';
+import { git, gitOut, gitPaths, pathsOnStdin } from '../git/git';
 import { encodePath } from '../util/bytePath';
 
 export class ResolveError extends LanesError {
@@ -90,7 +90,8 @@ export async function finishResolution(o: { worktree: string; files: string[]; m
     if (MARKER.test(text)) left.push(f);
   }
   if (left.length) throw new ResolveError(`still conflicted (conflict markers left): ${left.join(', ')}`, 'unresolved', left);
-  await git(['add', '--', ...o.files], { cwd: o.worktree, lockRetries: 6 });
+  // -A: a file resolved by deleting it is staged as deleted; names on stdin, literal.
+  await git(['add', '-A', '--pathspec-from-file=-', '--pathspec-file-nul'], pathsOnStdin(o.files, { cwd: o.worktree, lockRetries: 6 }));
   const still = await unmerged(o.worktree);
   if (still.length) throw new ResolveError(`still unmerged: ${still.join(', ')}`, 'unresolved', still);
   await git(['commit', '--quiet', '--no-verify', '-F', '-'], { cwd: o.worktree, input: o.message, env: await identity(o.worktree), lockRetries: 6 });

@@ -75,7 +75,6 @@ async function stampIgnored(repoRoot: string, files: readonly string[]): Promise
  * files, as they are before the run (in the run's guard folder).
  */
 export async function keepShared(repoRoot: string, commonDir: string, dir: string, ignored: readonly string[]): Promise<void> {
-  await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(path.join(dir, 'files'), { recursive: true });
   await fs.copyFile(path.join(commonDir, 'config'), path.join(dir, 'config')).catch(() => undefined);
   await fs.cp(path.join(commonDir, 'hooks'), path.join(dir, 'hooks'), { recursive: true, verbatimSymlinks: true }).catch(() => undefined);

@@ -15,6 +15,7 @@ import { resolveAgent, ResolvedAgent } from '../agents/resolve';
 import { BusyError, LanesError } from '../errors';
 import { commonDir as gitCommonDir, git, gitOut, headCommit } from '../git/git';
 import { isAncestor, MergeConflictError } from '../git/merge';
+import { mergeInProgress } from '../reconcile/resolve';
 import { defaultWorktreeRoot, WorktreeError } from '../git/worktrees';
 import { LaneGraph } from '../plan/graph';
 import { loadPlan, LoadedPlan } from '../plan/load';
@@ -37,7 +38,7 @@ import { changedIgnored, compareFingerprints, fingerprint, Fingerprint, guardedI
 import { judge } from './judge';
 import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from './memory';
 import { LaneRunner, LocalProcessRunner } from './runner';
-import { agentStatePaths, decideIsolation, Isolation, IsolationSetting, prepareWritable, SandboxError, sandboxAvailability, SandboxPolicy } from './sandbox';
+import { agentStatePaths, existingReal, writableAllowed, decideIsolation, Isolation, IsolationSetting, prepareWritable, SandboxError, sandboxAvailability, SandboxPolicy } from './sandbox';
 import { schedule } from './scheduler';
 import { FINAL_STATUSES, laneBranch, runWallMs, LaneState, LaneStatus, RunPaths, runPaths, RunState, setAsideCorrupt, SNAPSHOT_REF_PREFIX, STATE_VERSION, StateError } from './state';
 import { RunLease, RunStore } from './store';
@@ -548,7 +549,10 @@ export class Orchestrator {
       this.emit({ type: 'run-started', runId: this.runId, state: this.state });
       await excludeMemoryFolder(this.commonDir);
       this.guardIgnored = await guardedIgnored(this.state.repoRoot, this.plan.worktree?.copy).catch(() => []);
-      await keepShared(this.state.repoRoot, this.commonDir, this.paths.guard, this.guardIgnored);
+      // Each session of the run (a resume, a queue re-run) keeps its own copies: nothing kept for
+      // the user is ever replaced.
+      this.guardDir = path.join(this.paths.guard, new Date().toISOString().replace(/[-:.]/g, ''));
+      await keepShared(this.state.repoRoot, this.commonDir, this.guardDir, this.guardIgnored);
       this.guardBaseline = await fingerprint(this.state.repoRoot, this.commonDir, this.guardIgnored);
       const active = new Map<string, Promise<void>>();
       for (;;) {
@@ -648,6 +652,7 @@ export class Orchestrator {
   private guardWaiters: LaneState[] = [];
   private guardNext?: Promise<void>;
   private guardIgnored: string[] = [];
+  private guardDir = '';
   private checkGuard(l: LaneState): Promise<void> {
     // A sandboxed lane cannot write the checkout or .git/config: nothing it did to look for.
     if (l.isolation && l.isolation !== 'none') return Promise.resolve();
@@ -664,8 +669,8 @@ export class Orchestrator {
       // Shared git state an agent changed is put back (its version moved aside, never lost): a
       // hook or core.hooksPath of an agent's must not reach the user's checkout.
       const shared = { config: before.config !== after.config, hooks: before.hooks !== after.hooks };
-      const done = shared.config || shared.hooks ? await restoreShared(this.commonDir, this.paths.guard, shared).catch((e: unknown) => [`could not restore it: ${(e as Error).message}; check .git/config and .git/hooks before applying`]) : [];
-      const kept = changedIgnored(before, after).map((f) => `the content of ${f} from before the run is kept at ${path.join(this.paths.guard, 'files', f)}`);
+      const done = shared.config || shared.hooks ? await restoreShared(this.commonDir, this.guardDir, shared).catch((e: unknown) => [`could not restore it: ${(e as Error).message}; check .git/config and .git/hooks before applying`]) : [];
+      const kept = changedIgnored(before, after).map((f) => `the content of ${f} from before the run is kept at ${path.join(this.guardDir, 'files', f)}`);
       for (const lane of lanes) {
         this.warn(
           `WARNING: ${diffs.join('; ')} while lane ${ids.join(', ')} ran${others.length ? ` (with ${others.join(', ')})` : ''}. ` +
@@ -687,14 +692,23 @@ export class Orchestrator {
     if (!l.isolation || l.isolation === 'none') return undefined;
     const gitDir = await gitOut(['rev-parse', '--absolute-git-dir'], { cwd: l.worktree, readOnly: true });
     const tmpDir = path.join(this.paths.tmp, l.id);
-    const env = this.laneEnv(l, '', '', 0, agent.env);
-    const own = agentStatePaths(env, agent.argv[0] ? path.basename(agent.argv[0]) : undefined);
+    // The CLIs' folders come from the face's environment, never the plan's (a plan's lane env
+    // could name "/" or the repository as a CLI's home), and only the lane's own CLI's.
+    const faceEnv = this.opts.env ?? process.env;
+    const own = agentStatePaths({ ...faceEnv, ...agent.env }, agent.argv[0] ? path.basename(agent.argv[0]) : undefined);
+    const safe = (p: string) => writableAllowed(p, [this.state.repoRoot, this.commonDir, this.state.worktreeRoot], faceEnv.HOME);
+    const chosen = (p: string) => writableAllowed(p, [this.state.repoRoot, this.commonDir], faceEnv.HOME);
     const writable = await prepareWritable({
-      createDirs: [tmpDir, path.join(this.commonDir, 'refs', 'heads', 'lanes', this.runId), path.join(this.commonDir, 'logs', 'refs', 'heads', 'lanes', this.runId), ...own.create],
-      writable: [l.worktree, gitDir, path.join(this.commonDir, 'objects'), ...own.existing, ...extraWritable(this.opts.env ?? process.env)],
+      createDirs: [tmpDir, path.join(this.commonDir, 'refs', 'heads', 'lanes', this.runId), path.join(this.commonDir, 'logs', 'refs', 'heads', 'lanes', this.runId), ...own.create.filter(safe)],
+      writable: [l.worktree, gitDir, path.join(this.commonDir, 'objects'), ...own.existing.filter(safe), ...extraWritable(faceEnv).filter(chosen)],
     });
-    const { tool } = await sandboxAvailability(this.opts.env ?? process.env);
-    return { kind: l.isolation, writable, network: l.network !== false, tmpDir, tool };
+    // Inside the writable worktree and admin folder, what tells git where the repository and its
+    // config are stays read-only: an agent that could redirect them would have our own git
+    // (which runs outside the sandbox) read a config of its making. The CLIs' settings files too:
+    // they name commands the CLI runs later, unsandboxed.
+    const readOnly = [path.join(l.worktree, '.git'), path.join(gitDir, 'commondir'), path.join(gitDir, 'gitdir'), path.join(gitDir, 'config.worktree'), ...own.settings];
+    const { tool } = await sandboxAvailability(faceEnv);
+    return { kind: l.isolation, writable, readOnly: await existingReal(readOnly), network: l.network !== false, tmpDir, tool };
   }
 
   private attemptContext(): AttemptContext {
@@ -768,6 +782,11 @@ export class Orchestrator {
       // A worktree used again must be where the run left it: at the lane's recorded head (or
       // ahead of it, by commits its agent made before a crash), never on a rewritten branch.
       if (!wt.created || wt.reusedBranch) {
+        // A conflict resolution left under way here is a person's work: never run an agent over it.
+        if (await mergeInProgress(l.worktree)) {
+          this.setStatus(l, 'failed', `a conflict resolution is under way in the lane's worktree (${l.worktree}); commit or abort it first (VS Code: Commit or Abort Conflict Resolution)`);
+          return;
+        }
         const recorded = l.head ?? l.base;
         if (recorded && wt.head !== recorded && !(await isAncestor(this.state.repoRoot, recorded, wt.head))) {
           // What the run recorded stays reachable from a ref of its own, whatever happened to the branch.

@@ -29,6 +29,8 @@ export interface SandboxPolicy {
   kind: SandboxKind;
   /** Absolute paths (existing files or folders) the lane may write. */
   writable: string[];
+  /** Paths inside writable ones that stay read-only (bound last). */
+  readOnly?: string[];
   /** Allow network access (default true). */
   network: boolean;
   /** The lane's own temp folder (TMPDIR inside the sandbox). */
@@ -139,18 +141,43 @@ const real = (p: string): string => {
  * first run writes them); the other CLIs' are writable only if they already exist (a custom
  * agent may wrap one). npm's cache is shared by everything that runs `npm`.
  */
-export function agentStatePaths(env: NodeJS.ProcessEnv, program?: string): { create: string[]; existing: string[] } {
+export function agentStatePaths(env: NodeJS.ProcessEnv, program?: string): { create: string[]; existing: string[]; settings: string[] } {
   const home = env.HOME || os.homedir();
-  const byCli: Record<string, { dirs: string[]; files?: string[] }> = {
-    claude: { dirs: [env.CLAUDE_CONFIG_DIR || path.join(home, '.claude')], files: [path.join(home, '.claude.json')] },
-    codex: { dirs: [env.CODEX_HOME || path.join(home, '.codex')] },
-    gemini: { dirs: [path.join(env.GEMINI_CLI_HOME || home, '.gemini')] },
-    copilot: { dirs: [env.COPILOT_HOME || path.join(env.XDG_CONFIG_HOME || home, '.copilot'), ...(env.COPILOT_PKG_CACHE_HOME ? [env.COPILOT_PKG_CACHE_HOME] : [])] },
-    aider: { dirs: [path.join(home, '.aider')], files: [path.join(home, '.aider.chat.history.md'), path.join(home, '.aider.input.history')] },
+  const claude = env.CLAUDE_CONFIG_DIR || path.join(home, '.claude');
+  const codex = env.CODEX_HOME || path.join(home, '.codex');
+  const gemini = path.join(env.GEMINI_CLI_HOME || home, '.gemini');
+  const copilot = env.COPILOT_HOME || path.join(env.XDG_CONFIG_HOME || home, '.copilot');
+  const byCli: Record<string, { dirs: string[]; files?: string[]; settings: string[] }> = {
+    claude: { dirs: [claude], files: [path.join(home, '.claude.json')], settings: [path.join(claude, 'settings.json'), path.join(claude, 'settings.local.json')] },
+    codex: { dirs: [codex], settings: [path.join(codex, 'config.toml')] },
+    gemini: { dirs: [gemini], settings: [path.join(gemini, 'settings.json')] },
+    copilot: { dirs: [copilot, ...(env.COPILOT_PKG_CACHE_HOME ? [env.COPILOT_PKG_CACHE_HOME] : [])], settings: [path.join(copilot, 'config.json'), path.join(copilot, 'mcp-config.json')] },
+    aider: { dirs: [path.join(home, '.aider')], files: [path.join(home, '.aider.chat.history.md'), path.join(home, '.aider.input.history')], settings: [path.join(home, '.aider.conf.yml')] },
   };
-  const create = [...(program && byCli[program] ? byCli[program].dirs : []), path.join(home, '.npm')];
-  const existing = Object.values(byCli).flatMap((c) => [...c.dirs, ...(c.files ?? [])]);
-  return { create, existing };
+  // Only the lane's own CLI: a sandboxed agent must not plant settings in another CLI's folder
+  // (MCP servers, hooks) that would run unsandboxed the next time the user starts that CLI.
+  const mine = program ? byCli[program] : undefined;
+  return { create: [...(mine?.dirs ?? []), path.join(home, '.npm')], existing: [...(mine?.dirs ?? []), ...(mine?.files ?? [])], settings: mine?.settings ?? [] };
+}
+
+/**
+ * Whether a path may be made writable for a lane: never the root, the home folder itself, the
+ * repository, its git folder or the worktree root, nor anything containing or inside them.
+ */
+export function writableAllowed(p: string, protectedPaths: readonly string[], home?: string): boolean {
+  const r = real(p);
+  if (r === '/' || (home && r === real(home))) return false;
+  return !protectedPaths.some((q) => {
+    const x = real(q);
+    return r === x || x.startsWith(r + path.sep) || r.startsWith(x + path.sep);
+  });
+}
+
+/** The paths that exist, resolved. */
+export async function existingReal(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) if (await fs.lstat(p).then(() => true, () => false)) out.push(real(p));
+  return [...new Set(out)];
 }
 
 /** The lane's writable paths, made to exist (folders we own) and resolved. */
@@ -170,6 +197,7 @@ export function bwrapArgv(policy: SandboxPolicy, argv: readonly string[], cwd: s
   // Longest paths last: a folder inside another writable one stays writable either way, and a
   // read-only remount never lands on top of a writable one.
   for (const w of [...new Set(policy.writable)].sort((a, b) => a.length - b.length)) out.push('--bind', w, w);
+  for (const r of policy.readOnly ?? []) out.push('--ro-bind', r, r);
   out.push('--chdir', real(cwd), '--', ...argv);
   return out;
 }
@@ -185,6 +213,7 @@ export function seatbeltProfile(policy: SandboxPolicy): string {
     '(allow default)',
     '(deny file-write*)',
     `(allow file-write* ${allow.join(' ')} (literal "/dev/null") (literal "/dev/zero") (literal "/dev/dtracehelper") (regex #"^/dev/tty") (regex #"^/dev/fd/") (regex #"^/private/var/folders/[^/]+/[^/]+/T/"))`,
+    ...(policy.readOnly?.length ? [`(deny file-write* ${policy.readOnly.map((r) => `(literal ${sbString(r)})`).join(' ')})`] : []),
     ...(policy.network ? [] : ['(deny network*)', '(allow network* (local unix))']),
   ].join('\n');
 }

@@ -27,8 +27,8 @@ import { runReport } from '../reconcile/report';
 import { CleanAction, cleanRuns, discardLane } from '../run/clean';
 import { listSnapshots, RunListing, RunTruth, SnapshotRef } from '../run/inspect';
 import { EngineOptions, Orchestrator, RunRequest } from '../run/orchestrator';
-import type { LaneState, RunState } from '../run/state';
-import { QueueRecord, RunStore } from '../run/store';
+import { FINAL_STATUSES, type LaneState, type RunState } from '../run/state';
+import { QueueRecord, RunLease, RunStore } from '../run/store';
 import type { LockOwner } from '../util/ownerLock';
 import { Operation, RepoOperations } from './operations';
 
@@ -312,15 +312,27 @@ export class LanesSession {
   }
 
   /** The lane's new head, recorded in the run's state (with the run's lease: never while it runs). */
-  private async recordHead(runId: string, lane: string, head: string): Promise<RunState> {
+  private async recordHead(lease: RunLease, runId: string, lane: string, head: string): Promise<RunState> {
+    const state = await this.store.read(runId);
+    const l = state.lanes.find((x) => x.id === lane)!;
+    l.head = head;
+    l.warnings.push(`its conflict was resolved by hand (merge commit ${head.slice(0, 10)})`);
+    await lease.save(state);
+    return state;
+  }
+
+  /**
+   * A resolution holds the run's lease from start to end: never while the run works (its lane's
+   * worktree is the agent's then), and the lane must have ended.
+   */
+  private async withResolveLease<T>(runId: string, lane: string, fn: (lease: RunLease, state: RunState, l: LaneState) => Promise<T>): Promise<T> {
     const lease = await this.store.claim(runId, `${this.o.face}: resolve a conflict in ${lane}`);
     try {
       const state = await this.store.read(runId);
-      const l = state.lanes.find((x) => x.id === lane)!;
-      l.head = head;
-      l.warnings.push(`its conflict was resolved by hand (merge commit ${head.slice(0, 10)})`);
-      await lease.save(state);
-      return state;
+      const l = state.lanes.find((x) => x.id === lane);
+      if (!l?.head) throw new PreconditionError(`lane "${lane}" has no work in run ${runId}`, 'noWork');
+      if (!FINAL_STATUSES.has(l.status)) throw new PreconditionError(`lane "${lane}" is ${l.status}; resolve its conflict once it has ended`, 'noWork');
+      return await fn(lease, state, l);
     } finally {
       await lease.release();
     }
@@ -332,27 +344,26 @@ export class LanesSession {
    * merge editor needs; a clean merge is committed (and recorded) at once.
    */
   resolveStart(runId: string, lane: string, against: string): Promise<ResolutionStart & { worktree: string; label: string }> {
-    return this.blocking(`resolve ${lane}`, async () => {
-      const state = await this.store.read(runId);
-      const l = state.lanes.find((x) => x.id === lane);
-      if (!l?.head) throw new PreconditionError(`lane "${lane}" has no work in run ${runId}`, 'noWork');
-      const other = await this.otherSide(runId, state, against);
-      const r = await startResolution({ worktree: l.worktree, laneHead: l.head, theirs: other.head, message: this.resolutionMessage(state, lane, other.label) });
-      if (r.committed) await this.recordHead(runId, lane, r.committed);
-      return { ...r, worktree: l.worktree, label: other.label };
-    });
+    return this.blocking(`resolve ${lane}`, () =>
+      this.withResolveLease(runId, lane, async (lease, state, l) => {
+        const other = await this.otherSide(runId, state, against);
+        const r = await startResolution({ worktree: l.worktree, laneHead: l.head!, theirs: other.head, message: this.resolutionMessage(state, lane, other.label) });
+        if (r.committed) await this.recordHead(lease, runId, lane, r.committed);
+        return { ...r, worktree: l.worktree, label: other.label };
+      }),
+    );
   }
 
   /** Commit the resolved files (refused while markers remain) and record the lane's new head. */
   resolveFinish(runId: string, lane: string, files: string[], against: string): Promise<string> {
-    return this.blocking(`resolve ${lane}`, async () => {
-      const state = await this.store.read(runId);
-      const l = state.lanes.find((x) => x.id === lane)!;
-      const other = await this.otherSide(runId, state, against);
-      const head = await finishResolution({ worktree: l.worktree, files, message: this.resolutionMessage(state, lane, other.label) });
-      await this.recordHead(runId, lane, head);
-      return head;
-    });
+    return this.blocking(`resolve ${lane}`, () =>
+      this.withResolveLease(runId, lane, async (lease, state, l) => {
+        const other = await this.otherSide(runId, state, against);
+        const head = await finishResolution({ worktree: l.worktree, files, message: this.resolutionMessage(state, lane, other.label) });
+        await this.recordHead(lease, runId, lane, head);
+        return head;
+      }),
+    );
   }
 
   /** Give up a resolution under way: the lane's worktree back at its head. */
