@@ -6,23 +6,17 @@
  * intact (or in a named ref), lane commits reachable, no process left.
  */
 import * as assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { readJournal } from '../../src/core/reconcile/apply';
 import { LanesSession } from '../../src/core/session/session';
-import { lanesProcess } from '../helpers/cli';
+import { lanesBackground, lanesProcess } from '../helpers/cli';
 import { agent, newRepo, processesMentioning, runPlan, waitFor, writePlan } from '../helpers/engine';
 import { createTempRepo, tempDir, TempRepo } from '../helpers/repo';
 
-const ROOT = path.resolve(__dirname, '../..');
-const CLI = path.join(ROOT, 'src/cli/index.ts');
 const isRoot = process.getuid?.() === 0;
 
-function background(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', require.resolve('tsx'), CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: 'ignore' });
-  return { child, exited: new Promise((r) => child.on('exit', (code) => r(code))) };
-}
 
 function readIfThere(file: string): string {
   try {
@@ -130,7 +124,7 @@ describe('faults found since (faults.md 31–40, issue 11)', () => {
         { id: 'a', agent: agent(`record=${started}`, 'sleep=1500', 'write=a.txt:a') },
         { id: 'b', dependsOn: ['a'], agent: agent('write=b.txt:b') },
       ]);
-      const run = background(r.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
+      const run = lanesBackground(r.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
       await waitFor(() => existsSync(started), 30000, 'lane a to start');
       // Fill the disk while the lane works: its next state write fails.
       spawnSync('dd', ['if=/dev/zero', `of=${path.join(mnt, 'filler')}`, 'bs=64k'], { stdio: 'ignore' });
@@ -227,7 +221,7 @@ describe('faults found since (faults.md 31–40, issue 11)', () => {
     // A git that kills the applying process when it starts writing into A.
     const shim = tempDir('lanes-kill-shim-');
     writeFileSync(path.join(shim, 'git'), `#!/bin/sh\ncase " $* " in *" checkout "*"--pathspec-from-file=- "*) kill -9 $PPID; exit 1 ;; esac\nexec ${realGit()} "$@"\n`, { mode: 0o755 });
-    const killed = background(checkoutA, ['reconcile', '--apply', ran.state.runId], { PATH: `${shim}:${process.env.PATH}` });
+    const killed = lanesBackground(checkoutA, ['reconcile', '--apply', ran.state.runId], { PATH: `${shim}:${process.env.PATH}` });
     assert.equal(await killed.exited, null, 'killed by SIGKILL');
     const s = await LanesSession.open({ cwd: repo.dir, face: 'test' });
     assert.equal((await readJournal(s.commonDir, checkoutA))?.step, 'writing', "A's journal says it was writing");
@@ -287,7 +281,7 @@ describe('faults found since (faults.md 31–40, issue 11)', () => {
     const marker = `lanes-ps-${process.pid}-${Date.now()}`;
     writePlan(repo, [{ id: 'a', agent: { command: ['sh', '-c', `sleep 1000; echo ${marker}`] } }], { isolation: 'none' });
     const env = { LANES_PROCESS_INFO: 'ps' };
-    const run = background(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')], env);
+    const run = lanesBackground(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')], env);
     try {
       await waitFor(() => processesMentioning(marker).length > 0, 30000, 'the agent to start');
       // Killed once the state records the agent's process (written just after it starts).

@@ -6,7 +6,7 @@
  * Scenarios 31–40 live in their own files.
  */
 import * as assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BusyError } from '../../src/core/errors';
@@ -22,7 +22,7 @@ import { readState, runPaths, RunState } from '../../src/core/run/state';
 import { LanesSession, NotApproved } from '../../src/core/session/session';
 import { killTree } from '../../src/core/util/proc';
 import { approvalKey, commandsOf } from '../../src/extension/approval';
-import { lanes, lanesProcess } from '../helpers/cli';
+import { lanes, lanesBackground, lanesProcess } from '../helpers/cli';
 import { AGENT, agent, alive, readText, runPlan, statusOf, waitFor, writePlan, PlanLane } from '../helpers/engine';
 import { createTempRepo, tempDir, TempRepo } from '../helpers/repo';
 import { Baseline, baseline, checkInvariants, processesMentioning } from './helpers/invariants';
@@ -110,15 +110,6 @@ function refused(reason: ApplyRefused['reason'], files: string[]) {
   };
 }
 
-/** The CLI as its own process in the background. */
-function background(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  let out = '';
-  const child = spawn(process.execPath, ['--import', require.resolve('tsx'), CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out: () => out, exited };
-}
 
 const pidsOf = (file: string) => readFileSync(file, 'utf8').trim().split(' ').map(Number);
 
@@ -506,7 +497,7 @@ describe('faults.md', function () {
     const pids = path.join(c.scratch(), 'pids');
     writePlan(c.repo, [{ id: 'a', agent: agent(`hang=${pids}`) }], { isolation: 'none' });
     const b = c.baseline(['notes.txt']);
-    const run = background(c.repo.dir, ['run', '--worktree-root', c.wt]);
+    const run = lanesBackground(c.repo.dir, ['run', '--worktree-root', c.wt]);
     try {
       await waitFor(() => existsSync(pids) && readText(pids).includes(' '), 30000, 'the agent to start');
       const [agentPid, childPid] = pidsOf(pids);

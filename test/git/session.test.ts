@@ -4,7 +4,6 @@
  * Two-process cases run the real CLI as separate processes.
  */
 import * as assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { StorageError } from '../../src/core/errors';
@@ -12,22 +11,11 @@ import { readJournal } from '../../src/core/reconcile/apply';
 import { LanesSession, NotApproved } from '../../src/core/session/session';
 import { isAlive } from '../../src/core/util/processInfo';
 import { killTree } from '../../src/core/util/proc';
-import { lanesProcess } from '../helpers/cli';
+import { lanesBackground, lanesProcess } from '../helpers/cli';
 import { agent, alive, newRepo, waitFor, writePlan } from '../helpers/engine';
 import { tempDir, TempRepo } from '../helpers/repo';
 
-const ROOT = path.resolve(__dirname, '../..');
-const CLI = path.join(ROOT, 'src/cli/index.ts');
 
-/** The CLI as its own process, in the background (the helper's spawnSync waits). */
-function lanesBackground(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  let out = '';
-  const child = spawn(process.execPath, ['--import', require.resolve('tsx'), CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, out: () => out, exited };
-}
 
 async function session(repo: TempRepo, extra: Partial<Parameters<typeof LanesSession.open>[0]> = {}): Promise<LanesSession> {
   return LanesSession.open({ cwd: repo.dir, face: 'test', runDefaults: () => ({ worktreeRoot: tempDir('lanes-wt-') }), ...extra });

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { main } from '../../src/cli/main';
 
@@ -26,4 +26,14 @@ export function lanesProcess(cwd: string, args: string[], env: NodeJS.ProcessEnv
     encoding: 'utf8',
   });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+/** The CLI as its own process in the background (lanesProcess waits; this does not). */
+export function lanesBackground(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  let out = '';
+  const child = spawn(process.execPath, ['--import', require.resolve('tsx'), path.join(ROOT, 'src/cli/index.ts'), ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, out: () => out, exited };
 }

@@ -283,24 +283,17 @@ export async function recoverApply(repo: string, commonDir: string): Promise<Rec
   const j = await readJournal(commonDir, repo);
   if (!j || j.step === 'done' || j.step === 'rolled-back' || j.step === 'undone') return 'none';
   if (stillApplying(j)) return 'in-progress';
-  if (j.step === 'undoing') {
-    // An undo that died half-way: the person asked for the before-state, so the undo is finished
-    // — after saving the checkout as it is now (edits made since the crash are never lost).
-    const found = await snapshotCheckout(repo, `lanes: snapshot before finishing the interrupted undo of ${j.id}`);
-    await gitUser(['update-ref', `${APPLY_REF_PREFIX}${j.id}/before-recovery`, found.snapshot], { cwd: repo, lockRetries: 6 });
-    await restorePaths(repo, j);
-    j.step = 'undone';
-    j.endedAt = new Date().toISOString();
-    await writeJournal(commonDir, j);
-    return 'undo-finished';
-  }
-  const now = await snapshotCheckout(repo, `lanes: snapshot before rolling back the interrupted apply ${j.id}`);
-  await gitUser(['update-ref', `${APPLY_REF_PREFIX}${j.id}/before-recovery`, now.snapshot], { cwd: repo, lockRetries: 6 });
+  // Either way the checkout as found is saved first (edits made since the crash are never lost).
+  // An apply that died is rolled back; an undo that died is finished (the person asked for the
+  // before-state): both put j.paths back as the snapshot has them.
+  const undoing = j.step === 'undoing';
+  const found = await snapshotCheckout(repo, `lanes: snapshot before ${undoing ? 'finishing the interrupted undo' : 'rolling back the interrupted apply'} ${j.id}`);
+  await gitUser(['update-ref', `${APPLY_REF_PREFIX}${j.id}/before-recovery`, found.snapshot], { cwd: repo, lockRetries: 6 });
   await restorePaths(repo, j);
-  j.step = 'rolled-back';
+  j.step = undoing ? 'undone' : 'rolled-back';
   j.endedAt = new Date().toISOString();
   await writeJournal(commonDir, j);
-  return 'rolled-back';
+  return undoing ? 'undo-finished' : 'rolled-back';
 }
 
 /** An apply into this checkout that is under way right now, if any (for status). */
