@@ -127,6 +127,8 @@ describe('one attempt', () => {
       warn: (m) => assert.fail(m),
       guard: async () => undefined,
       collectMemory: (x) => new MemoryMirror(paths.memory).collect(x),
+      collectFindings: async () => 0,
+      findingsFor: async () => [],
       onCommit: (_l, head) => commits.push(head),
     };
     const agent = resolveAgent(p, p.lanes[0]!, { command: ['node', AGENT, 'write=mid.txt:m', 'commit=mid', 'sleep=2600', 'write=left.txt:l', 'memory=left.txt is the sign'] });

@@ -139,6 +139,23 @@ export const PlanSchema = z
       .describe('Defaults for lanes that do not set agent, timeoutMinutes, retries, budget or network.'),
     isolation: IsolationSchema.optional(),
 
+    loopBack: z
+      .strictObject({
+        max: z
+          .number({ error: 'expected a whole number' })
+          .int({ message: 'expected a whole number' })
+          .min(0, { message: 'must be 0 or more (0 turns loop-backs off)' })
+          .optional()
+          .describe('Most loop-backs in one run (default 3; 0: findings are recorded, never acted on by the run).'),
+        perPair: z
+          .number({ error: 'expected a whole number' })
+          .int({ message: 'expected a whole number' })
+          .min(1, { message: 'must be at least 1' })
+          .optional()
+          .describe('Most loop-backs between the same two lanes (default 2): no ping-pong beyond it.'),
+      })
+      .optional()
+      .describe("Loop-backs: a lane whose blocking finding (or failing verify with a finding) blames a lane it depends on sends that lane back to its agent with the finding (within that lane's retries), then runs again on the fixed work."),
     budget: BudgetSchema.optional().describe("The whole run's budget: once it is spent no new lane starts (lanes have their own with \"budget\" or defaults.budget)."),
 
     worktree: z

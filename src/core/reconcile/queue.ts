@@ -17,6 +17,8 @@ import { LaneGraph } from '../plan/graph';
 import type { Plan } from '../plan/schema';
 import { cleanEnv, describeExit, run } from '../util/proc';
 import type { LaneState, RunState } from '../run/state';
+import { type FindingRecord, isOutstanding } from '../run/findings';
+import { blameFromEvidence, BlameEvidence } from './blame';
 
 export interface MergeStep {
   lane: string;
@@ -45,7 +47,7 @@ export interface QueueRound {
   head: string;
   verify?: IntegrationVerify;
   /** The lane whose merge broke the integration check, found by bisecting the merge order. */
-  culprit?: { lane: string; verify: IntegrationVerify; probes: number };
+  culprit?: { lane: string; verify: IntegrationVerify; probes: number; blame?: BlameEvidence; decision?: string };
 }
 
 export interface QueueResult {
@@ -74,7 +76,9 @@ export interface QueueOptions {
    * Re-run a lane with feedback (failing output, integrated base). Resolves with the lane's new
    * state; the queue takes it back when it passed again.
    */
-  sendBack?: (lane: string, feedback: string) => Promise<LaneState>;
+  sendBack?: (lane: string, feedback: string, finding?: Omit<FindingRecord, 'id' | 'at' | 'status' | 'history'>) => Promise<LaneState>;
+  /** The run's findings (with a person's decisions): a lane with an outstanding blocking one is held. */
+  findings?: readonly FindingRecord[];
 }
 
 /** Every branch of a run with its tip, in one git call. */
@@ -211,6 +215,16 @@ export class MergeQueue {
     const heldAlways: HeldLane[] = this.o.state.lanes
       .filter((l) => (!wanted || wanted.has(l.id)) && !passed.includes(l))
       .map((l) => ({ lane: l.id, reason: `did not pass (${l.status}${l.reason ? `: ${l.reason.split('\n')[0]}` : ''})` }));
+    // A lane with a blocking finding not yet addressed (a review that requested changes, a bug a
+    // test lane found) waits until it is, or until a person dismisses it.
+    const outstanding = (this.o.findings ?? []).filter(isOutstanding);
+    for (const id of [...order]) {
+      const f = outstanding.find((x) => x.to === id);
+      if (!f) continue;
+      order.splice(order.indexOf(id), 1);
+      const what = f.kind === 'changes' ? `${f.from}'s review requested changes` : `${f.from} found a blocking problem`;
+      heldAlways.push({ lane: id, reason: `${what}: ${f.title} (${f.id}, ${f.status}); it is integrated once that is addressed, or dismiss ${f.id} to integrate it anyway (lanes finding dismiss ${f.id})` });
+    }
     let candidates = [...order];
     const removed: HeldLane[] = [];
     const rounds: QueueRound[] = [];
@@ -232,54 +246,101 @@ export class MergeQueue {
         return this.finish(this.o.state.baseCommit, [], [...heldAlways, ...removed, ...held], round, rounds, sentBack);
       }
       const culprit = steps[found.index]!.lane;
-      round.culprit = { lane: culprit, verify: found.verify, probes: found.probes };
-      this.o.onProgress?.(`the merge of ${culprit} breaks ${found.verify.command} (found in ${found.probes} probe(s))`);
-      const dependents = [...this.graph.descendants(culprit)].filter((d) => candidates.includes(d));
-      candidates = candidates.filter((c) => c !== culprit && !dependents.includes(c));
-      const good = found.index > 0 ? steps[found.index - 1]!.commit : this.o.state.baseCommit;
-      const used = sendBacks.get(culprit) ?? 0;
-      const retries = this.o.plan.lanes.find((p) => p.id === culprit)?.retries ?? this.o.plan.defaults?.retries ?? 0;
+      // Before sending anyone back, look at what failed: a test lane whose new tests exercise
+      // another lane's code found that lane's bug.
+      const blame = await blameFromEvidence({
+        repo: this.o.repo,
+        state: this.o.state,
+        dependsOn: (id) => this.graph.dependenciesOf(id),
+        commit: found.verify.commit,
+        output: found.verify.outputTail,
+        roots: this.worktree ? [this.worktree] : [],
+        culprit,
+        integrated: steps.slice(0, found.index).map((s) => s.lane),
+      }).catch(() => undefined);
+      const target = blame?.lane ?? culprit;
+      const keep = blame ? culprit : undefined;
+      round.culprit = {
+        lane: culprit,
+        verify: found.verify,
+        probes: found.probes,
+        blame,
+        decision: blame ? `blamed ${blame.lane}: ${blame.reason}` : `sent ${culprit} back: the failing output names no code of another integrated lane under its tests`,
+      };
+      this.o.onProgress?.(`the merge of ${culprit} breaks ${found.verify.command} (found in ${found.probes} probe(s))${blame ? `; on the evidence, ${blame.lane} is at fault` : ''}`);
+      const dependents = [...this.graph.descendants(target)].filter((d) => candidates.includes(d) && d !== keep);
+      candidates = candidates.filter((c) => c !== target && !dependents.includes(c));
+      const targetIndex = steps.findIndex((s) => s.lane === target);
+      const good = targetIndex > 0 ? steps[targetIndex - 1]!.commit : this.o.state.baseCommit;
+      const used = sendBacks.get(target) ?? 0;
+      const retries = this.o.plan.lanes.find((p) => p.id === target)?.retries ?? this.o.plan.defaults?.retries ?? 0;
       if (this.o.sendBack && used < retries) {
-        sendBacks.set(culprit, used + 1);
-        const feedback = [
-          `The merge queue integrated your lane with the others, and the integration check \`${found.verify.command}\` failed (${found.verify.exit}) once your work was merged.`,
-          `The integrated work before yours passed at commit ${good} (run \`git log ${this.o.state.baseCommit}..${good}\` to see it; \`git merge ${good}\` brings it into your worktree).`,
-          '',
-          'Output of the failing check:',
-          '```',
-          found.verify.outputTail,
-          '```',
-        ].join('\n');
-        this.o.onProgress?.(`sending ${culprit} back to its agent with the failure`);
-        const after = await this.o.sendBack(culprit, feedback);
-        sentBack.push({ lane: culprit, result: after.status });
+        sendBacks.set(target, used + 1);
+        const finding = blame
+          ? {
+              from: culprit,
+              to: target,
+              kind: 'bug' as const,
+              title: `${found.verify.command} fails on the integration: ${blame.failing.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}`).join(', ')}`,
+              details: `The merge queue's integration check failed once ${culprit} was merged; ${blame.reason}.`,
+              blocking: true,
+              evidence: { command: found.verify.command, output: found.verify.outputTail, files: [...blame.failing, ...blame.exercised].map((p) => `${p.file}${p.line ? `:${p.line}` : ''}`) },
+              source: 'merge-queue' as const,
+            }
+          : undefined;
+        const feedback = blame
+          ? [
+              `The merge queue integrated the lanes, and the integration check \`${found.verify.command}\` failed (${found.verify.exit}) once lane \`${culprit}\` was merged: ${blame.reason}.`,
+              `Fix your code so that ${culprit}'s tests pass; do not change ${culprit}'s tests. ${culprit}'s work is at commit ${this.lane(culprit).head} (\`git show ${this.lane(culprit).head} --stat\`; \`git merge ${this.lane(culprit).head}\` brings its tests into your worktree to run them).`,
+              '',
+              'Output of the failing check:',
+              '```',
+              found.verify.outputTail,
+              '```',
+            ].join('\n')
+          : [
+              `The merge queue integrated your lane with the others, and the integration check \`${found.verify.command}\` failed (${found.verify.exit}) once your work was merged.`,
+              `The integrated work before yours passed at commit ${good} (run \`git log ${this.o.state.baseCommit}..${good}\` to see it; \`git merge ${good}\` brings it into your worktree).`,
+              '',
+              'Output of the failing check:',
+              '```',
+              found.verify.outputTail,
+              '```',
+            ].join('\n');
+        this.o.onProgress?.(`sending ${target} back to its agent with the failure`);
+        const after = await this.o.sendBack(target, feedback, finding);
+        sentBack.push({ lane: target, result: after.status });
         if (after.status === 'passed') {
-          Object.assign(this.lane(culprit), after);
-          // Lanes built on the culprit's earlier work run again on top of its new work (the engine
-          // merges it into their branches first); the ones that pass go back into the queue.
-          const back = new Set([culprit]);
+          Object.assign(this.lane(target), after);
+          // Lanes built on the target's earlier work run again on top of its new work (the engine
+          // merges it into their branches first); the ones that pass go back into the queue. A
+          // test lane whose evidence blamed it is kept as it is.
+          const back = new Set([target, ...(keep ? [keep] : [])]);
           for (const d of this.graph.topologicalOrder().filter((id) => dependents.includes(id))) {
             if (![...this.graph.dependenciesOf(d)].every((x) => back.has(x) || candidates.includes(x))) {
               removed.push({ lane: d, reason: `built on lanes that are not integrated` });
               continue;
             }
-            this.o.onProgress?.(`re-running ${d} on top of ${culprit}'s new work`);
+            this.o.onProgress?.(`re-running ${d} on top of ${target}'s new work`);
             const again = await this.o.sendBack(
               d,
-              `Lane ${culprit}, which this lane builds on, was changed to fix the integration check; its new work is merged into your worktree. Check that your work still fits it.`,
+              `Lane ${target}, which this lane builds on, was changed to fix the integration check; its new work is merged into your worktree. Check that your work still fits it.`,
             );
             sentBack.push({ lane: d, result: again.status });
             if (again.status === 'passed') {
               Object.assign(this.lane(d), again);
               back.add(d);
-            } else removed.push({ lane: d, reason: `built on ${culprit}, which was re-run; running it again on top did not pass (${again.status})` });
+            } else removed.push({ lane: d, reason: `built on ${target}, which was re-run; running it again on top did not pass (${again.status})` });
           }
           candidates = this.graph.topologicalOrder().filter((id) => back.has(id) || candidates.includes(id));
           continue;
         }
       }
-      removed.push({ lane: culprit, reason: `its merge breaks the integration check ${found.verify.command} (${found.verify.exit})` });
-      for (const d of dependents) removed.push({ lane: d, reason: `built on ${culprit}, whose merge breaks the integration check` });
+      removed.push({
+        lane: target,
+        reason: blame ? `${culprit}'s tests fail on its code (${found.verify.command}, ${found.verify.exit}): ${blame.reason.split(':')[0]}` : `its merge breaks the integration check ${found.verify.command} (${found.verify.exit})`,
+      });
+      for (const d of dependents) removed.push({ lane: d, reason: `built on ${target}, whose work breaks the integration check` });
     }
   }
 

@@ -8,6 +8,7 @@ import type { FileChange } from './diff';
 import type { QueueResult } from './queue';
 import type { RadarResult } from './radar';
 import { displayPath } from '../util/bytePath';
+import type { FindingRecord } from '../run/findings';
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -19,7 +20,7 @@ function changeSummary(files: FileChange[] | undefined): string {
   return `${files.length} file${files.length === 1 ? '' : 's'} (+${added} −${removed})`;
 }
 
-export function runReport(state: RunState, goal: string, radar?: RadarResult, queue?: QueueResult): string {
+export function runReport(state: RunState, goal: string, radar?: RadarResult, queue?: QueueResult, findings: readonly FindingRecord[] = state.findings): string {
   const lines: string[] = [];
   lines.push(`# Agent Lanes run ${state.runId}`, '');
   lines.push(`Goal: ${goal.trim()}`, '');
@@ -44,6 +45,23 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
   if (all.some(Boolean)) lines.push(`Agents used, all lanes: ${describeUsage(sumUsage(all))}${all.some((u) => !u) ? ' (some attempts did not report their usage)' : ''}.`, '');
   const warnings = state.lanes.flatMap((l) => l.warnings.map((w) => `- **${l.id}**: ${w.split('\n')[0]}`));
   if (warnings.length || state.warnings.length) lines.push('## Warnings', '', ...state.warnings.map((w) => `- ${w}`), ...warnings, '');
+  if (findings.length) {
+    lines.push('## Findings', '', 'What lanes found in each other\'s work (and the merge queue, on a failing check\'s evidence).', '');
+    lines.push('| finding | from → to | kind | status | what |', '|---|---|---|---|---|');
+    for (const f of findings) {
+      const kind = `${f.kind}${f.blocking ? ', blocking' : ''}${f.source === 'merge-queue' ? ' (merge queue)' : ''}`;
+      lines.push(`| ${f.id} | ${f.from} → ${f.to} | ${kind} | ${f.status}${f.note ? `: ${cell(f.note)}` : ''} | ${cell(f.title)}${f.evidence?.command ? ` (\`${cell(f.evidence.command)}\`)` : ''} |`);
+    }
+    lines.push('');
+  }
+  if (state.loopBacks.length) {
+    lines.push('## Loop-backs', '');
+    for (const lb of state.loopBacks) {
+      const by = lb.by === 'person' ? 'by a person' : lb.by === 'merge-queue' ? 'by the merge queue' : `by ${lb.from}'s finding`;
+      lines.push(lb.sent ? `- ↺ ${lb.at.slice(11, 19)} **${lb.to}** sent back ${by} (${lb.finding})` : `- ⊘ ${lb.at.slice(11, 19)} **${lb.to}** not sent back ${by} (${lb.finding}): ${lb.reason ?? ''}`);
+    }
+    lines.push('');
+  }
   if (radar) {
     lines.push('## Conflict radar', '');
     const conflicts = radar.pairs.filter((p) => p.kind === 'conflict');
@@ -78,6 +96,11 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
     for (const r of queue.rounds) {
       if (r.culprit) {
         lines.push(`Bisect found that merging **${r.culprit.lane}** breaks \`${r.culprit.verify.command}\` (${r.culprit.probes} probe(s)):`, '', '```', r.culprit.verify.outputTail, '```', '');
+        if (r.culprit.blame) {
+          const ev = r.culprit.blame;
+          lines.push(`Decision: blamed **${ev.lane}**, not ${r.culprit.lane}: ${ev.reason}.`, '');
+          lines.push(`Evidence: failing test${ev.failing.length === 1 ? '' : 's'} ${ev.failing.map((p) => `\`${p.file}${p.line ? `:${p.line}` : ''}\``).join(', ')}; ${ev.exercised.map((e) => `\`${e.file}${e.line ? `:${e.line}` : ''}\` (${e.lane}, ${e.how === 'output' ? 'named in the output' : 'imported by the test'})`).join(', ')}.`, '');
+        } else if (r.culprit.decision) lines.push(`Decision: ${r.culprit.decision}.`, '');
       }
     }
     for (const s of queue.sentBack) lines.push(`- sent **${s.lane}** back to its agent with the failure: ${s.result}`);

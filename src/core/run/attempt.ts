@@ -17,6 +17,7 @@ import { processStartTime } from '../util/processInfo';
 import { buildBrief } from './brief';
 import type { AttemptOutcome } from './judge';
 import { memoryFile, readMemory, WORKTREE_RUN_DIR, worktreeMemoryDir } from './memory';
+import { type FindingRecord, worktreeFindingsDir } from './findings';
 
 import type { LogSink } from './boundedLog';
 import type { LaneRunner } from './runner';
@@ -66,6 +67,10 @@ export interface AttemptContext {
   guard(l: LaneState): Promise<void>;
   /** Bring the lane's own notes (in its worktree) into the run's shared memory. */
   collectMemory(l: LaneState): Promise<void>;
+  /** Record the findings the lane's agent wrote; returns how many this attempt raised in all. */
+  collectFindings(l: LaneState, attempt: number): Promise<number>;
+  /** Findings for this lane that are not done with (for its brief). */
+  findingsFor(l: LaneState): Promise<FindingRecord[]>;
   onCommit(l: LaneState, head: string): void;
 }
 
@@ -108,6 +113,8 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
     dependencies: c.graph.dependenciesOf(l.id).map((d) => ({ id: d, head: c.lane(d).head! })),
     previousFailure: i.previousFailure,
     feedback: i.feedback,
+    findingsDir: worktreeFindingsDir(worktreeMemoryDir(l.worktree)),
+    findings: await c.findingsFor(l),
   });
   await fs.writeFile(briefFile, brief);
   // One argument may hold 128 KiB at most (E2BIG beyond): a long brief goes by file, into the
@@ -226,8 +233,13 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
     return { outcome: { agentName: agent.name, cancelled: false, timedOut: false, exitCode: r.code, exit: describeExit(r), changed: false, outputTail: output, timeoutMs: i.timeoutMs, broken: broke }, rec };
   }
 
-  // What the agent noted reaches the shared memory before anything later starts.
+  // What the agent noted reaches the shared memory before anything later starts, and the
+  // findings it raised reach the run before anything is decided.
   await c.collectMemory(l).catch((e: unknown) => c.warn(`could not read the lane's notes: ${(e as Error).message}`, l));
+  const raised = await c.collectFindings(l, attempt).catch((e: unknown) => {
+    c.warn(`could not read the lane's findings: ${(e as Error).message}`, l);
+    return 0;
+  });
   // The guard looks at the main checkout while the lane's leftovers are committed.
   const guard = c.guard(l);
 
@@ -256,8 +268,9 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
     changed: head !== i.start,
     outputTail: output,
     timeoutMs: i.timeoutMs,
+    raised,
   };
-  const agentOk = !outcome.cancelled && !outcome.spawnError && !outcome.timedOut && r.code === 0 && outcome.changed;
+  const agentOk = !outcome.cancelled && !outcome.spawnError && !outcome.timedOut && r.code === 0 && (outcome.changed || raised > 0);
   if (agentOk && lane.verify) {
     const cmd = describeCommand(lane.verify);
     c.setStatus(l, 'verifying', cmd);

@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import type { Lane, Plan } from '../plan/schema';
 import { describeCommand } from '../agents/resolve';
 import { realPathInside } from '../util/fsx';
+import { describeFinding, type FindingRecord } from './findings';
 
 
 export interface BriefInput {
@@ -27,6 +28,10 @@ export interface BriefInput {
   previousFailure?: string;
   /** Extra feedback (e.g. from the merge queue or a reviewer). */
   feedback?: string;
+  /** Where the agent writes findings for other lanes (inside its worktree). */
+  findingsDir?: string;
+  /** Findings other lanes raised about this lane that are not done with. */
+  findings?: FindingRecord[];
 }
 
 const MAX_CONTEXT_FILE = 64 * 1024;
@@ -101,6 +106,41 @@ export async function buildBrief(b: BriefInput): Promise<string> {
     for (const m of b.memory) lines.push(`### from \`${m.lane}\``, '', m.text, '');
   } else {
     lines.push('Nothing has been written there yet.', '');
+  }
+
+  if (b.findingsDir) {
+    const others = plan.lanes.filter((l) => l.id !== lane.id).map((l) => `\`${l.id}\``);
+    lines.push('## Findings: telling another lane what is wrong', '');
+    if (others.length) {
+      lines.push(
+        `When you find a problem in another lane's work (a bug your test exposes, a wrong signature), do not work around it in your own files and do not weaken your check: raise a finding for that lane (one of ${others.join(', ')}). ` +
+          'A blocking finding for a lane you build on sends that lane back to its agent with your evidence; once it is fixed you run again on top of its new work.',
+        '',
+        '```sh',
+        'lanes finding add --to LANE --title "what is wrong, in one line" --command "the failing command" --output-file FILE_WITH_ITS_OUTPUT [--file path:line] [--no-blocking]',
+        '```',
+        '',
+        `\`lanes\` is on your PATH; \`lanes finding list\` shows the findings for and from you. Without it, write a JSON file into \`${b.findingsDir}\` (also $LANES_FINDINGS_DIR): \`{"to": "LANE", "title": "…", "blocking": true, "evidence": {"command": "…", "output": "…", "files": ["path:line"]}}\`.`,
+        '',
+      );
+      if ((lane.role ?? 'implement') === 'review') {
+        lines.push(
+          'You review the lanes you build on. For each, either approve it (`lanes finding approve LANE`) or request changes (`lanes finding request-changes LANE --title "…" --details "…"`). ' +
+            'Requested changes go back to that lane\'s agent; you then run again on its new work and approve it or ask again. A lane whose review requested changes is not integrated until they are made.',
+          '',
+        );
+      }
+    } else lines.push('This plan has no other lane to raise findings for.', '');
+  }
+  if (b.findings?.length) {
+    lines.push('## Findings for you', '', 'Other lanes found these problems in your work. Fix their cause in your own work; do not change the finder\'s files to make them go away.', '');
+    for (const f of b.findings) {
+      lines.push(`- ${describeFinding(f)}`);
+      if (f.details) lines.push(`  ${f.details.split('\n').join('\n  ')}`);
+      if (f.evidence?.command) lines.push(`  Reproduce with: \`${f.evidence.command}\``);
+      if (f.evidence?.output) lines.push('', fence(f.evidence.output.slice(-3000)), '');
+    }
+    lines.push('');
   }
 
   if (b.previousFailure) {

@@ -24,6 +24,8 @@ export interface AttemptOutcome {
   budget?: string;
   /** The agent took its worktree away (deleted it, switched its branch): the reason. */
   broken?: string;
+  /** Findings the agent raised in this attempt (a review that only approves changes nothing). */
+  raised?: number;
 }
 
 export type Verdict =
@@ -74,12 +76,15 @@ export function judge(o: AttemptOutcome, attempt: number, usedThisSession: numbe
     failure = failureText(`the ${o.agentName} agent timed out after ${+(o.timeoutMs / 60000).toFixed(2)} min`, o.outputTail.slice(-3000));
   } else if (o.exitCode !== 0) {
     failure = failureText(`the ${o.agentName} agent failed: ${o.exit}`, o.outputTail.slice(-3000));
-  } else if (!o.changed) {
+  } else if (!o.changed && !o.raised) {
     failure = 'the agent exited 0 but changed nothing (no commits and no changes in the worktree)';
   } else if (o.verify && !o.verify.passed) {
     failure = failureText(`verify \`${o.verify.command}\` failed: ${o.verify.exit}`, o.outputTail.slice(-1500), o.verify.outputTail);
   }
-  if (!failure) return { kind: 'passed', reason: o.verify ? `verified: ${o.verify.command}` : 'agent finished (no verify command)' };
+  if (!failure) {
+    if (!o.changed) return { kind: 'passed', reason: `changed nothing; raised ${o.raised} finding${o.raised === 1 ? '' : 's'}` };
+    return { kind: 'passed', reason: o.verify ? `verified: ${o.verify.command}` : 'agent finished (no verify command)' };
+  }
   const summary = failure.split('\n')[0]!;
   if (usedThisSession < allowed) return { kind: 'retry', failure, summary };
   return { kind: 'failed', status, reason: status === 'timed-out' ? `timed out after ${attempt} attempt${attempt > 1 ? 's' : ''}` : summary, failure };

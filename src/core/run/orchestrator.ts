@@ -35,8 +35,26 @@ import { BoundedLog, logLimitFrom } from './boundedLog';
 import { overBudget, spentOf } from './budget';
 
 import { changedIgnored, compareFingerprints, fingerprint, Fingerprint, guardedIgnored, keepShared, restoreShared } from './guard';
-import { judge } from './judge';
-import { excludeMemoryFolder, MemoryMirror, memoryFile, worktreeMemoryDir } from './memory';
+import { AttemptOutcome, judge } from './judge';
+import {
+  asksForChange,
+  checkFindingFile,
+  DEFAULT_LOOP_BACKS,
+  DEFAULT_LOOP_BACKS_PER_PAIR,
+  describeFinding,
+  effectiveFindings,
+  findingCommandScript,
+  findingFeedback,
+  FindingRecord,
+  findingsForLaneText,
+  LoopBack,
+  nextFindingId,
+  readDecisions,
+  setFindingStatus,
+  takeFindingFiles,
+  worktreeFindingsDir,
+} from './findings';
+import { excludeMemoryFolder, MemoryMirror, memoryFile, WORKTREE_RUN_DIR, worktreeMemoryDir } from './memory';
 import { LaneRunner, LocalProcessRunner } from './runner';
 import { agentStatePaths, existingReal, writableAllowed, decideIsolation, Isolation, IsolationSetting, prepareWritable, SandboxError, sandboxAvailability, SandboxPolicy } from './sandbox';
 import { schedule } from './scheduler';
@@ -82,6 +100,10 @@ export interface EngineOptions {
   logMaxBytes?: number;
   /** Isolation for lanes whose plan does not say (CLI --isolation, VS Code setting). Default: the sandbox where available. */
   isolation?: IsolationSetting;
+  /** Findings to record as the run starts (the merge queue's, on a failing check's evidence), sent to their lanes. */
+  findings?: Omit<FindingRecord, 'id' | 'at' | 'status' | 'history'>[];
+  /** Findings a person sends back (with their text, edited or not): recorded as sent as the run starts. */
+  sendFindings?: { id: string; text?: string }[];
 }
 
 export type RunEvent =
@@ -90,6 +112,8 @@ export type RunEvent =
   | { type: 'lane-output'; runId: string; lane: string; chunk: string; stream: 'stdout' | 'stderr' | 'verify' }
   | { type: 'lane-commit'; runId: string; lane: string; head: string }
   | { type: 'warning'; runId: string; lane?: string; message: string }
+  | { type: 'finding'; runId: string; finding: FindingRecord }
+  | { type: 'loop-back'; runId: string; loopBack: LoopBack }
   | { type: 'run-finished'; runId: string; state: RunState };
 
 export class RunError extends LanesError {
@@ -212,6 +236,13 @@ export class Orchestrator {
   private readonly memory: MemoryMirror;
   /** Lanes whose worktree exists: the only ones the memory mirror may write into. */
   private readonly mirrored = new Set<string>();
+  /** Feedback for a lane's next run: a finding it was sent back with, or the re-check after one. */
+  private readonly laneFeedback = new Map<string, string>();
+  /** Why a lane waits beyond its dependencies (it sent one back). */
+  private readonly waitNotes = new Map<string, string>();
+  private readonly findingsMutex = new Mutex();
+  /** What each lane's `lanes finding list` file last held. */
+  private readonly findingsShown = new Map<string, string>();
 
   private constructor(
     readonly state: RunState,
@@ -361,6 +392,199 @@ export class Orchestrator {
     this.emit({ type: 'warning', runId: this.runId, lane: lane?.id, message });
   }
 
+  // ——— findings and loop-backs ———
+
+  /** The `lanes` command every lane has on its PATH (for `lanes finding …`). */
+  private get binDir(): string {
+    return path.join(this.paths.dir, 'bin');
+  }
+
+  private recordFinding(f: Omit<FindingRecord, 'id' | 'at' | 'status' | 'history'>, status: FindingRecord['status'] = 'open', note?: string): FindingRecord {
+    const at = nowIso();
+    const rec: FindingRecord = { ...f, id: nextFindingId(this.state.findings), at, status, note, history: [{ at, status, ...(note ? { note } : {}) }] };
+    this.state.findings.push(rec);
+    // An approval settles what the same reviewer asked of the same lane before.
+    if (rec.kind === 'approve') {
+      for (const x of this.state.findings) {
+        if (x.from === rec.from && x.to === rec.to && x.kind === 'changes' && (x.status === 'open' || x.status === 'sent')) setFindingStatus(x, 'addressed', `approved by ${rec.from} (${rec.id})`);
+      }
+    }
+    this.persist();
+    this.emit({ type: 'finding', runId: this.runId, finding: rec });
+    return rec;
+  }
+
+  /**
+   * Take the finding files a lane's agent wrote into the run (one at a time per run: the
+   * mirror and an ending attempt may both look). Returns how many findings `attempt` raised.
+   */
+  private collectFindings(l: LaneState, attempt: number): Promise<number> {
+    return this.findingsMutex.run(async () => {
+      const ids = this.plan.lanes.map((x) => x.id);
+      const check = (raw: unknown) => {
+        const r = checkFindingFile(raw, l.id, ids);
+        return r.ok ? undefined : r.problem;
+      };
+      for (const c of await takeFindingFiles(worktreeFindingsDir(worktreeMemoryDir(l.worktree)), check)) {
+        const checked = c.problem ? { ok: false as const, problem: c.problem } : checkFindingFile(c.raw, l.id, ids);
+        if (!checked.ok) {
+          this.warn(`finding ${path.basename(c.file)} was not recorded: ${checked.problem} (kept as ${path.basename(c.file)}.invalid)`, l);
+          continue;
+        }
+        const rec = this.recordFinding({ ...checked.value, attempt: l.attempts.length || attempt, source: 'agent' });
+        this.warnLog(l, `raised ${describeFinding(rec)}`);
+      }
+      return this.state.findings.filter((f) => f.from === l.id && f.attempt === attempt).length;
+    });
+  }
+
+  /** A line in the lane's log (not a warning: an event of the run). */
+  private warnLog(l: LaneState, text: string): void {
+    this.emit({ type: 'lane-output', runId: this.runId, lane: l.id, chunk: `\n[lanes] ${text}\n`, stream: 'stderr' });
+  }
+
+  private async currentFindings(): Promise<FindingRecord[]> {
+    return effectiveFindings(this.state.findings, await readDecisions(this.paths.dir));
+  }
+
+  /** Findings for this lane that are not done with (its brief lists them). */
+  private async findingsFor(l: LaneState): Promise<FindingRecord[]> {
+    return (await this.currentFindings()).filter((f) => f.to === l.id && f.kind !== 'approve' && (f.status === 'open' || f.status === 'sent'));
+  }
+
+  /** What `lanes finding list` reads in each lane's worktree, written when it changed. */
+  private async showFindings(lanes: readonly LaneState[]): Promise<void> {
+    const all = await this.currentFindings();
+    for (const l of lanes) {
+      const text = findingsForLaneText(l.id, all);
+      if (this.findingsShown.get(l.id) === text) continue;
+      const dir = path.join(l.worktree, ...WORKTREE_RUN_DIR.split('/'));
+      await fs.mkdir(dir, { recursive: true });
+      await fs.writeFile(path.join(dir, 'findings.txt'), text);
+      this.findingsShown.set(l.id, text);
+    }
+  }
+
+  private loopBackLimits() {
+    return { max: this.plan.loopBack?.max ?? DEFAULT_LOOP_BACKS, perPair: this.plan.loopBack?.perPair ?? DEFAULT_LOOP_BACKS_PER_PAIR };
+  }
+
+  /** Why `from` may not send `to` back now, if it may not. */
+  private loopBackRefusal(from: string, to: string): string | undefined {
+    const { max, perPair } = this.loopBackLimits();
+    const sent = this.state.loopBacks.filter((x) => x.sent && x.by === 'run');
+    if (sent.length >= max) return max === 0 ? 'loop-backs are off in this plan (loopBack.max: 0)' : `the run's limit of ${max} loop-back${max === 1 ? '' : 's'} is reached (loopBack.max)`;
+    const pair = sent.filter((x) => (x.from === from && x.to === to) || (x.from === to && x.to === from)).length;
+    if (pair >= perPair) return `${from} and ${to} have looped back ${pair} time${pair === 1 ? '' : 's'} already (loopBack.perPair: ${perPair}); no ping-pong beyond that`;
+    const target = this.lane(to);
+    if (!target || target.status !== 'passed') return `${to} is ${target?.status ?? 'not in this run'}`;
+    const allowed = this.limits(this.laneDef(to)).attempts;
+    const used = this.attemptsThisSession.get(to) ?? 0;
+    if (used >= allowed) return `${to} has no retries left in this run (it made ${used} of its ${allowed} attempt${allowed === 1 ? '' : 's'}; raise its "retries" to allow loop-backs)`;
+    return undefined;
+  }
+
+  private addLoopBack(lb: Omit<LoopBack, 'at'>): void {
+    const rec = { at: nowIso(), ...lb };
+    this.state.loopBacks.push(rec);
+    this.persist();
+    this.emit({ type: 'loop-back', runId: this.runId, loopBack: rec });
+  }
+
+  /** Send a lane that passed back to its agent with findings: it runs again (its dependents wait). */
+  private requeueWith(to: string, feedback: string, reason: string): void {
+    const t = this.lane(to);
+    this.laneFeedback.set(to, feedback);
+    t.endedAt = undefined;
+    this.setStatus(t, 'queued', reason);
+    for (const d of this.graph.descendants(to)) {
+      const x = this.state.lanes.find((y) => y.id === d);
+      if (x?.status === 'passed') this.warn(`built on ${to}'s work from before it was sent back; the merge queue integrates ${to}'s new work with it`, x);
+    }
+  }
+
+  /**
+   * After an attempt: a blocking finding (or a failing verify with a finding) that blames a lane
+   * this one builds on sends that lane back with it, within its retries and the run's limits,
+   * and this lane waits to run again on the fixed work. Returns what happened.
+   */
+  private async loopBack(l: LaneState, outcome: AttemptOutcome, attempt: number): Promise<{ sent: boolean; refused?: string }> {
+    if (outcome.cancelled || outcome.budget || outcome.broken || outcome.spawnError || outcome.timedOut || this.runAbort.signal.aborted) return { sent: false };
+    const verifyFailed = !!outcome.verify && !outcome.verify.passed;
+    const ancestors = this.graph.ancestors(l.id);
+    const current = await this.currentFindings();
+    const mine = current.filter((f) => f.from === l.id && f.attempt === attempt && f.status === 'open' && asksForChange(f) && ancestors.has(f.to) && (f.blocking || verifyFailed));
+    if (!mine.length) return { sent: false };
+    const sentTo: string[] = [];
+    const refusals: string[] = [];
+    for (const to of [...new Set(mine.map((f) => f.to))]) {
+      const fs_ = mine.filter((f) => f.to === to).map((f) => this.state.findings.find((x) => x.id === f.id)!);
+      // The finder's own failing check is evidence too.
+      if (verifyFailed) for (const f of fs_) if (!f.evidence?.output) f.evidence = { ...f.evidence, command: f.evidence?.command ?? outcome.verify!.command, output: outcome.verify!.outputTail };
+      const ids = fs_.map((f) => f.id).join(', ');
+      const refusal = this.loopBackRefusal(l.id, to);
+      if (refusal) {
+        for (const f of fs_) setFindingStatus(f, 'open', `not sent back: ${refusal}`);
+        this.addLoopBack({ from: l.id, to, finding: ids, by: 'run', sent: false, reason: refusal });
+        this.warn(`${ids} for ${to} is left open: ${refusal}; send it back yourself (lanes finding send ${fs_[0]!.id}) or dismiss it`, l);
+        refusals.push(`${ids} for ${to} is left open: ${refusal}`);
+        continue;
+      }
+      for (const f of fs_) setFindingStatus(f, 'sent', `sent back to ${to} by the run`);
+      this.addLoopBack({ from: l.id, to, finding: ids, by: 'run', sent: true });
+      this.requeueWith(to, fs_.map((f) => findingFeedback(f)).join('\n\n---\n\n'), `sent back by ${l.id} with ${ids}`);
+      sentTo.push(`${to} (${ids})`);
+    }
+    if (!sentTo.length) return { sent: false, refused: refusals.join('; ') };
+    // The finder runs again on top of the fixed work; that run is not one of its own retries.
+    this.attemptsThisSession.delete(l.id);
+    this.waitNotes.set(l.id, `sent back with ${sentTo.join(', ')}`);
+    this.laneFeedback.set(
+      l.id,
+      `You raised ${mine.map((f) => f.id).join(', ')}; ${sentTo.join(', ')} ${sentTo.length === 1 ? 'was' : 'were'} sent back with ${mine.length === 1 ? 'it' : 'them'} and passed again. ` +
+        'Their new work is merged into your worktree. Run your checks again: if the problem is gone, keep your work as it is; if it is not, raise a new finding with the new evidence.',
+    );
+    this.setStatus(l, 'blocked', `sent ${sentTo.join(', ')} back; runs again on the fixed work`);
+    return { sent: true, refused: refusals.length ? refusals.join('; ') : undefined };
+  }
+
+  /** A lane that passed after being sent back: the findings it was sent with are addressed. */
+  private findingsAddressed(l: LaneState): void {
+    for (const f of this.state.findings) {
+      if (f.to === l.id && f.status === 'sent') setFindingStatus(f, 'addressed', `${l.id} passed again at ${l.head?.slice(0, 10) ?? '?'}`);
+    }
+  }
+
+  /**
+   * A person sends a finding back while this run works: its lane runs again with it (and the
+   * finder, when it builds on that lane, runs again on top). False when that lane is running.
+   */
+  async sendFinding(id: string, text?: string): Promise<boolean> {
+    if (this.ended || this.runAbort.signal.aborted) return false;
+    const f = this.state.findings.find((x) => x.id === id);
+    if (!f) throw new RunError(`run ${this.runId} has no finding ${id}`, 'unknownLane');
+    const to = this.state.lanes.find((x) => x.id === f.to);
+    if (!to) return false;
+    if (!FINAL_STATUSES.has(to.status)) return false;
+    this.applySend(f, text);
+    this.attemptsThisSession.delete(f.to);
+    const from = this.state.lanes.find((x) => x.id === f.from);
+    if (from && this.graph.ancestors(from.id).has(f.to) && FINAL_STATUSES.has(from.status) && from.status !== 'skipped') {
+      this.attemptsThisSession.delete(from.id);
+      this.laneFeedback.set(from.id, `Your finding ${f.id} was sent back to ${f.to} by a person; its new work is merged into your worktree. Run your checks again and keep your work if the problem is gone.`);
+      from.endedAt = undefined;
+      this.setStatus(from, 'queued', `runs again once ${f.to} has addressed ${f.id}`);
+    }
+    this.wake?.();
+    return true;
+  }
+
+  private applySend(f: FindingRecord, text?: string): void {
+    setFindingStatus(f, 'sent', `sent back to ${f.to} by a person${text?.trim() ? ' (edited)' : ''}`);
+    this.addLoopBack({ from: f.from, to: f.to, finding: f.id, by: 'person', sent: true });
+    this.requeueWith(f.to, findingFeedback(f, text), `sent back with ${f.id} by a person`);
+  }
+
   /**
    * Everything a run needs, read and checked, with nothing written: the plan (validated), the
    * lanes, the base. For a resume, the run's recorded plan and which lanes run again.
@@ -457,6 +681,8 @@ export class Orchestrator {
         ...req.isolation[id],
       })),
       warnings: loaded.warnings.map((w) => w.message),
+      findings: [],
+      loopBacks: [],
     }));
     const state = initial!;
     try {
@@ -524,6 +750,22 @@ export class Orchestrator {
     await fs.mkdir(this.paths.logs, { recursive: true });
     await fs.mkdir(this.paths.briefs, { recursive: true });
     await fs.mkdir(this.paths.memory, { recursive: true });
+    await fs.mkdir(this.binDir, { recursive: true });
+    await fs.writeFile(path.join(this.binDir, 'lanes'), findingCommandScript(process.execPath), { mode: 0o755 });
+  }
+
+  /** Findings the merge queue raised, and findings a person sends back, as this session starts. */
+  private seedFindings(): void {
+    for (const f of this.opts.findings ?? []) {
+      const rec = this.recordFinding(f, 'sent', `sent back to ${f.to} by the ${f.source === 'merge-queue' ? 'merge queue' : 'run'}`);
+      this.addLoopBack({ from: f.from, to: f.to, finding: rec.id, by: f.source === 'merge-queue' ? 'merge-queue' : 'run', sent: true });
+    }
+    for (const s of this.opts.sendFindings ?? []) {
+      const f = this.state.findings.find((x) => x.id === s.id);
+      if (!f) throw new RunError(`run ${this.runId} has no finding ${s.id}`, 'unknownLane');
+      setFindingStatus(f, 'sent', `sent back to ${f.to} by a person${s.text?.trim() ? ' (edited)' : ''}`);
+      this.addLoopBack({ from: f.from, to: f.to, finding: f.id, by: 'person', sent: true });
+    }
   }
 
   /** Run every lane to an end. Resolves with the final state (also on disk). */
@@ -542,12 +784,17 @@ export class Orchestrator {
       const lanes = [...this.mirrored].map((id) => this.lane(id));
       this.memory
         .sync(lanes)
+        .then(async () => {
+          for (const l of lanes) if (this.running.has(l.id) && l.attempts.length) await this.collectFindings(l, l.attempts.length);
+          await this.showFindings(lanes);
+        })
         .catch((e: unknown) => this.warn(`could not mirror the shared memory: ${(e as Error).message}`))
         .finally(() => (syncing = false));
     }, MEMORY_SYNC_MS);
     try {
       this.emit({ type: 'run-started', runId: this.runId, state: this.state });
       await excludeMemoryFolder(this.commonDir);
+      this.seedFindings();
       this.guardIgnored = await guardedIgnored(this.state.repoRoot, this.plan.worktree?.copy).catch(() => []);
       // Each session of the run (a resume, a queue re-run) keeps its own copies: nothing kept for
       // the user is ever replaced.
@@ -563,6 +810,7 @@ export class Orchestrator {
           maxParallel: this.state.maxParallel,
           cancelled: this.runAbort.signal.aborted,
           stopStarting: this.runBudgetSpent(),
+          waitNotes: this.waitNotes,
         });
         for (const t of d.transitions) this.setStatus(this.lane(t.lane), t.status, t.reason);
         for (const id of d.start) {
@@ -635,13 +883,19 @@ export class Orchestrator {
       LANES_REPO: this.state.repoRoot,
       LANES_PORT_BASE: String(l.portBase),
       LANES_PORT_COUNT: '10',
+      LANES_FINDINGS_DIR: worktreeFindingsDir(worktreeMemoryDir(l.worktree)),
+      LANES_FINDINGS_FILE: path.join(l.worktree, ...WORKTREE_RUN_DIR.split('/'), 'findings.txt'),
+      LANES_LANE_IDS: this.plan.lanes.map((x) => x.id).join(','),
       ...extra,
     };
     // The brief as text too, when it fits comfortably in one environment variable.
     if (Buffer.byteLength(briefText) < 64 * 1024) env.LANES_BRIEF = briefText;
     // Never GIT_DIR and friends: not from our own environment, the face's (a CLI started from a
     // git hook has them), or the plan's.
-    return withoutGitLeaks(cleanEnv({ ...this.opts.env, ...this.laneDef(l.id).env, ...env }, process.env));
+    const out = withoutGitLeaks(cleanEnv({ ...this.opts.env, ...this.laneDef(l.id).env, ...env }, process.env));
+    // `lanes finding …` first on the lane's PATH.
+    out.PATH = [this.binDir, out.PATH].filter(Boolean).join(path.delimiter);
+    return out;
   }
 
   /**
@@ -727,6 +981,8 @@ export class Orchestrator {
       warn: (m, l) => this.warn(m, l),
       guard: (l) => this.checkGuard(l),
       collectMemory: (l) => this.memory.collect(l),
+      collectFindings: (l, attempt) => this.collectFindings(l, attempt),
+      findingsFor: (l) => this.findingsFor(l),
       onCommit: (l, head) => this.emit({ type: 'lane-commit', runId: this.runId, lane: l.id, head }),
     };
   }
@@ -799,7 +1055,10 @@ export class Orchestrator {
       // The lane's view of the shared memory: what the others wrote so far.
       await fs.mkdir(worktreeMemoryDir(l.worktree), { recursive: true });
       await this.memory.distribute(l);
+      this.findingsShown.delete(l.id);
+      await this.showFindings([l]);
       this.mirrored.add(l.id);
+      this.waitNotes.delete(l.id);
       const sandbox = await this.sandboxFor(l, agent0);
       if (wt.created && !wt.reusedBranch) {
         const problem = await this.workspace.setup(l, {
@@ -850,7 +1109,7 @@ export class Orchestrator {
           agent,
           start,
           previousFailure,
-          feedback: this.opts.feedback?.[l.id],
+          feedback: [this.opts.feedback?.[l.id], this.laneFeedback.get(l.id)].filter(Boolean).join('\n\n') || undefined,
           timeoutMs: limits.timeoutMs,
           signal: abort.signal,
           overBudget: budget ? (current, ms) => overBudget(budget, spentOf(sumUsage([before, current]), busyBefore + ms)) : undefined,
@@ -859,9 +1118,22 @@ export class Orchestrator {
           output,
           sandbox,
         });
+        // A finding that blames a lane this one builds on: that lane goes back first.
+        const loop = await this.loopBack(l, outcome, rec.attempt);
+        if (loop.sent) {
+          rec.failure = outcome.verify && !outcome.verify.passed ? `verify failed; the cause is in a lane it builds on (${this.waitNotes.get(l.id)})` : undefined;
+          return;
+        }
         const verdict = judge(outcome, rec.attempt, used, limits.attempts, this.runAbort.signal.aborted);
+        if (loop.refused && verdict.kind !== 'cancelled') {
+          // The blocking problem is another lane's and cannot go back to it: retrying here cannot help.
+          rec.failure = `${loop.refused}${'failure' in verdict ? `\n\n${verdict.failure}` : ''}`;
+          this.setStatus(l, 'failed', loop.refused);
+          return;
+        }
         switch (verdict.kind) {
           case 'passed':
+            this.findingsAddressed(l);
             this.setStatus(l, 'passed', verdict.reason);
             return;
           case 'cancelled':
@@ -884,6 +1156,7 @@ export class Orchestrator {
       this.laneAborts.delete(l.id);
       this.running.delete(l.id);
       this.mirrored.delete(l.id);
+      if (l.status !== 'blocked') this.laneFeedback.delete(l.id);
       bounded.flush();
       await new Promise<void>((r) => log.end(r));
       this.persist();

@@ -23,6 +23,8 @@ export interface SchedulerInput {
   cancelled: boolean;
   /** Why nothing new may start (the run's budget is spent): waiting lanes end cancelled with it. */
   stopStarting?: string;
+  /** Why a lane waits, beyond its dependencies (it sent one back with a finding). */
+  waitNotes?: ReadonlyMap<string, string>;
 }
 
 export interface Transition {
@@ -80,7 +82,8 @@ export function schedule(i: SchedulerInput): Decision {
     const cur = byId.get(l.id)!;
     if (!waiting(cur) || start.includes(l.id)) continue;
     const missing = i.graph.dependenciesOf(l.id).filter((d) => byId.get(d)?.status !== 'passed');
-    if (missing.length) set(l.id, 'blocked', `waiting for ${missing.join(', ')}`);
+    const note = i.waitNotes?.get(l.id);
+    if (missing.length) set(l.id, 'blocked', `waiting for ${missing.join(', ')}${note ? ` (${note})` : ''}`);
     else set(l.id, 'queued', undefined);
   }
   return { transitions, start, done: i.active.size === 0 && start.length === 0 };

@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/fsx';
+import { FindingRecordSchema, LoopBackSchema } from './findings';
 
 export const STATE_VERSION = 1;
 
@@ -105,7 +106,10 @@ export const RunStateSchema = z.object({
   cleaned: z.boolean().optional(),
   /** Set once the run's budget was spent: why no new lane started after that. */
   budgetSpent: z.string().optional(),
-
+  /** Findings lanes raised about each other (and the merge queue, on evidence), in order. */
+  findings: z.array(FindingRecordSchema).default([]),
+  /** Every loop-back: a lane sent back to its agent with another lane's finding, or why not. */
+  loopBacks: z.array(LoopBackSchema).default([]),
 });
 export type RunState = z.infer<typeof RunStateSchema>;
 

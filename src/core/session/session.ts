@@ -28,6 +28,7 @@ import { CleanAction, cleanRuns, discardLane } from '../run/clean';
 import { listSnapshots, RunListing, RunTruth, SnapshotRef } from '../run/inspect';
 import { EngineOptions, Orchestrator, RunRequest } from '../run/orchestrator';
 import { FINAL_STATUSES, type LaneState, type RunState } from '../run/state';
+import { effectiveFindings, findingFeedback, FindingRecord, readDecisions, writeDecision } from '../run/findings';
 import { QueueRecord, RunLease, RunStore } from '../run/store';
 import type { LockOwner } from '../util/ownerLock';
 import { Operation, RepoOperations } from './operations';
@@ -265,7 +266,8 @@ export class LanesSession {
           lanes: q.lanes,
           signal: q.signal,
           onProgress: q.onProgress,
-          sendBack: q.sendBack === false ? undefined : (lane, feedback) => this.sendBack(runId, lane, feedback),
+          sendBack: q.sendBack === false ? undefined : (lane, feedback, finding) => this.sendBack(runId, lane, feedback, finding),
+          findings: await this.findingsOf(state),
         });
         const result = await queue.run();
         const after = await this.store.read(runId);
@@ -282,13 +284,65 @@ export class LanesSession {
     );
   }
 
-  /** Run one lane again with feedback in its brief (a person's, or the merge queue's evidence). */
-  sendBack(runId: string, lane: string, feedback: string): Promise<LaneState> {
+  /**
+   * Run one lane again with feedback in its brief (a person's, or the merge queue's evidence);
+   * a finding that comes with it is recorded in the run as sent.
+   */
+  sendBack(runId: string, lane: string, feedback: string, finding?: Omit<FindingRecord, 'id' | 'at' | 'status' | 'history'>): Promise<LaneState> {
     return this.blocking(`send ${lane} back`, async () => {
-      const o = await this.startRun(await this.planRun({ resume: runId, lanes: [lane], feedback: { [lane]: feedback } }));
+      const o = await this.startRun(await this.planRun({ resume: runId, lanes: [lane], feedback: { [lane]: feedback }, findings: finding ? [finding] : undefined }));
       const after = await o.run();
       return after.lanes.find((l) => l.id === lane)!;
     });
+  }
+
+  // ——— findings ———
+
+  private findingsOf(state: RunState): Promise<FindingRecord[]> {
+    return readDecisions(this.runDir(state.runId)).then((d) => effectiveFindings(state.findings, d));
+  }
+
+  /** The run's findings, with a person's decisions applied. */
+  async findings(runId: string): Promise<FindingRecord[]> {
+    return this.findingsOf(await this.store.read(runId));
+  }
+
+  private async finding(runId: string, id: string): Promise<{ state: RunState; f: FindingRecord }> {
+    const state = await this.store.read(runId);
+    const f = (await this.findingsOf(state)).find((x) => x.id === id.toUpperCase());
+    if (!f) throw new PreconditionError(`run ${runId} has no finding ${id}${state.findings.length ? `; it has ${state.findings.map((x) => x.id).join(', ')}` : ''}`, 'other');
+    return { state, f };
+  }
+
+  /**
+   * A person sets a finding aside: it no longer holds its lane in the merge queue, and no lane is
+   * sent back with it. Allowed while the run works (a decision file the run reads; its state is
+   * never written from here).
+   */
+  async dismissFinding(runId: string, id: string, reason?: string): Promise<FindingRecord> {
+    const { f } = await this.finding(runId, id);
+    if (f.status === 'dismissed') return f;
+    await writeDecision(this.runDir(runId), { finding: f.id, action: 'dismiss', at: new Date().toISOString(), by: this.o.face, ...(reason?.trim() ? { reason: reason.trim() } : {}) });
+    return (await this.finding(runId, id)).f;
+  }
+
+  /**
+   * Send the lane a finding is for back to its agent with it (its text edited first, or not).
+   * The finder runs again on top of the new work when it builds on that lane. The run resumes
+   * for that (never while another process runs it).
+   */
+  async sendFinding(runId: string, id: string, text?: string): Promise<{ finding: FindingRecord; state: RunState }> {
+    const { state, f } = await this.finding(runId, id);
+    if (f.kind === 'approve' || f.kind === 'note') throw new PreconditionError(`${f.id} is ${f.kind === 'approve' ? 'an approval' : 'a note'}: there is nothing to send back`, 'other');
+    const plan = validatePlanText(state.planText).plan;
+    const graph = plan ? new LaneGraph(plan.lanes) : undefined;
+    const rerunFinder = !!graph?.ancestors(f.from).has(f.to) && state.lanes.some((l) => l.id === f.from);
+    const lanes = rerunFinder ? [f.to, f.from] : [f.to];
+    const feedback: Record<string, string> = { [f.to]: findingFeedback(f, text) };
+    if (rerunFinder) feedback[f.from] = `Your finding ${f.id} was sent back to ${f.to} by a person; its new work is merged into your worktree. Run your checks again; if the problem is gone, keep your work as it is.`;
+    const o = await this.startRun(await this.planRun({ resume: runId, lanes, feedback, sendFindings: [{ id: f.id, text }] }));
+    const after = await o.run();
+    return { finding: (await this.findingsOf(after)).find((x) => x.id === f.id)!, state: after };
   }
 
   // ——— resolve a conflict into a lane ———
@@ -467,7 +521,7 @@ export class LanesSession {
     const plan = validatePlanText(state.planText).plan;
     const radar = await this.radarOf(state, { details: true });
     const rec = await this.store.readQueue(state.runId);
-    const text = runReport(state, plan?.goal ?? '', radar, rec?.result);
+    const text = runReport(state, plan?.goal ?? '', radar, rec?.result, await this.findingsOf(state));
     return { text, file: await this.store.writeReport(state.runId, text) };
   }
 
