@@ -31,7 +31,7 @@ export interface BlameEvidence {
   reason: string;
 }
 
-const PLACE = /(?:file:\/\/)?((?:[A-Za-z]:)?[\w@~.+\-/\\]*[\w\-]\.[A-Za-z0-9]{1,6}):(\d+)(?::\d+)?/g;
+const PLACE = /(?:file:\/\/)?((?:[A-Za-z]:)?[\w@~.+\-/\\]*[\w-]\.[A-Za-z0-9]{1,6}):(\d+)(?::\d+)?/g;
 
 /** `path:line` places an output names, as repository paths (absolute ones under `root` made relative). */
 export function placesIn(output: string, roots: readonly string[]): Place[] {
