@@ -9,6 +9,7 @@ import { unsupportedPlatform } from '../core/util/platform';
 import { parseArgs, UsageError } from './args';
 import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand } from './commands/plan';
 import { doctorCommand } from './commands/doctor';
+import { findingCommand } from './commands/finding';
 import { discardCommand, reconcileCommand, undoCommand } from './commands/reconcile';
 import { cleanCommand, demoCommand, runCommand, statusCommand } from './commands/run';
 import { Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Io, style } from './context';
@@ -17,7 +18,7 @@ declare const __LANES_VERSION__: string | undefined;
 const VERSION = typeof __LANES_VERSION__ === 'string' ? __LANES_VERSION__ : 'dev';
 
 /** Every command, in the order `lanes --help` lists them. */
-export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, reconcileCommand, undoCommand, discardCommand, cleanCommand, doctorCommand, demoCommand, templatesCommand, schemaCommand];
+export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, findingCommand, reconcileCommand, undoCommand, discardCommand, cleanCommand, doctorCommand, demoCommand, templatesCommand, schemaCommand];
 
 function usageLine(c: Command): string {
   return `  ${c.name.padEnd(10)} ${c.summary}`;
@@ -38,6 +39,7 @@ export function mainHelp(): string {
     '  lanes validate',
     '  lanes run                 # every lane in its own worktree, in parallel',
     '  lanes status',
+    '  lanes finding list        # what lanes found in each other\'s work',
     '  lanes demo                # offline demo on a throwaway sample repository',
     '',
     'Run "lanes <command> --help" for the options of one command.',

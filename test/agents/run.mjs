@@ -13,10 +13,18 @@
 // 2. For each preset: a fresh git repository with a two-lane plan:
 //      work   "agent": "<preset>" (the preset's real argv): the scripted model makes the CLI write
 //             hello.txt with its own edit tool, then run with its own shell tool
-//               echo "note from <cli>" >> "${LANES_MEMORY_FILE:-.lanes/memory/work.md}" && echo shell-ran > shell.txt
+//               echo "note from <cli>" >> "${LANES_MEMORY_FILE:-.lanes/memory/work.md}" && echo shell-ran > shell.txt;
+//               { command -v lanes || echo none; echo "PATH=$PATH" …; } > lanes-diag.txt;
+//               lanes finding add --to after --title "finding from <cli>" --no-blocking --command "echo evidence"
+//             (the `lanes` there is the run's finding command, first on the lane's PATH)
 //      after  dependsOn work; test/fixtures/agents/agent.js copies its brief to brief-after.md
 //    then `lanes run --json`, and `lanes plan --planner <preset> --print` (+ `lanes validate`).
 //    Each CLI is pointed at the server through a throwaway HOME and its own config variables.
+//    Checks per preset: run (exit 0, both lanes passed: the non-blocking finding for a dependent
+//    changes nothing), sandbox, edit, edit-result, shell, memory, brief (the note reaches the after
+//    lane's brief), finding (the run's state.json has the finding work → after with that title,
+//    not blocking, with its evidence command; no loop-back; the after lane's brief lists it),
+//    trailers, usage, planner.
 // 3. One more Claude case with a brief over 128 KiB: `lanes run` must end (lane failed with a
 //    reason, or passed) within a timeout.
 // Lanes run in the lane sandbox (bubblewrap) wherever it can run, and the suite checks that they
@@ -29,6 +37,7 @@ import { accessSync, constants as fsConstants, createWriteStream, existsSync, pr
 import * as os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FINDING_DIAG_FILE, FINDING_EVIDENCE, FINDING_TO, findingTitle } from './server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -461,6 +470,7 @@ async function writeHomeConfig(preset, home, port) {
         'model = "gpt-5.5"',
         'model_provider = "scripted"',
         'check_for_update_on_startup = false',
+        'allow_login_shell = false', // EXPERIMENT
         '',
         '[model_providers.scripted]',
         'name = "Scripted"',
@@ -512,6 +522,8 @@ function twoLanePlan(preset) {
     lanes: [
       { id: 'work', role: 'implement', brief: 'create hello.txt, then run a shell command', agent: preset },
       {
+        // Also the lane the work lane's finding is for (FINDING_TO): a dependent, so a
+        // non-blocking finding for it sends nothing back.
         id: 'after',
         role: 'review',
         brief: 'Copy your brief to brief-after.md.',
@@ -672,6 +684,34 @@ async function presetCase(preset, binDirs) {
       briefAfter === undefined ? `no brief-after.md in ${after?.branch ?? '(after lane has no branch)'}` : briefAfter.includes(note) ? 'found in brief-after.md' : `not in brief-after.md; its memory section: ${JSON.stringify((briefAfter.split('## Shared memory')[1] || '').slice(0, 300))}`,
     );
 
+    // --- a finding through `lanes finding add`, run by the CLI's shell tool --------------------
+    // The orchestrator collects the JSON file the command wrote into the run's state.json.
+    const runDir = runId ? path.join(repo, '.git', 'lanes', 'runs', runId) : undefined;
+    const stateFile = runDir ? path.join(runDir, 'state.json') : undefined;
+    const state = stateFile && existsSync(stateFile) ? parseJson(readFileSync(stateFile, 'utf8')) : undefined;
+    const title = findingTitle(preset);
+    const findings = state?.findings ?? [];
+    const finding = findings.find((f) => f.from === 'work' && f.to === FINDING_TO && f.title === title);
+    const loopBacks = state?.loopBacks ?? [];
+    const findingInBrief = briefAfter !== undefined && briefAfter.includes('## Findings for you') && briefAfter.includes(title);
+    const findingOk = Boolean(finding) && finding.blocking === false && finding.evidence?.command === FINDING_EVIDENCE && loopBacks.length === 0 && findingInBrief;
+    let findingDetail;
+    if (!state) findingDetail = `no state.json (${stateFile ?? 'no run id'})`;
+    else if (!finding) findingDetail = `no finding work → ${FINDING_TO} "${title}" in state.json; findings there: ${findings.length ? findings.map((f) => `${f.id} ${f.from} → ${f.to}: ${f.title}`).join('; ') : 'none'}`;
+    else findingDetail = `${finding.id} ${finding.from} → ${finding.to} (${finding.kind}, blocking ${finding.blocking}, ${finding.status}) evidence ${JSON.stringify(finding.evidence ?? null)}; loop-backs ${loopBacks.length}; in the after lane's brief: ${findingInBrief ? 'yes' : 'NO'}`;
+    if (!findingOk) {
+      // Where it went wrong: what the shell tool answered, and which `lanes` its shell found.
+      const diag = branch ? await showFile(repo, branch, FINDING_DIAG_FILE) : undefined;
+      const wantBin = runDir ? path.join(runDir, 'bin', 'lanes') : '<run>/bin/lanes';
+      const found = (diag ?? '').split('\n')[0].trim() || undefined;
+      const shellPath = /^PATH=(.*)$/m.exec(diag ?? '')?.[1];
+      const onPath = shellPath !== undefined && shellPath.split(path.delimiter).includes(path.dirname(wantBin));
+      const pathHad = diag === undefined ? `unknown (no ${FINDING_DIAG_FILE} in ${branch ?? '(no branch)'})` : `${onPath ? 'yes' : 'NO'} (command -v lanes = ${found ?? '?'}${found === wantBin ? '' : `; want ${wantBin}`})`;
+      const rejected = `${logText}\n${run.stderr}`.split('\n').filter((l) => /finding .* was not recorded|raised F\d/.test(l)).slice(0, 3);
+      findingDetail += `; shell PATH had the run's lanes bin dir: ${pathHad}; ${FINDING_DIAG_FILE}: ${JSON.stringify((diag ?? '').trim())}; shell tool result: ${shellResult ? JSON.stringify(shellResult.text.slice(-400)) : 'none'}${rejected.length ? `; lanes said: ${rejected.join(' / ')}` : ''}`;
+    }
+    checks.add('finding', findingOk, `finding: "lanes finding add" in the shell tool reaches state.json (work → ${FINDING_TO}, non-blocking, no loop-back) and the after lane's brief`, findingDetail);
+
     // --- trailers ---------------------------------------------------------------------------
     const message = branch ? (await git(repo, ['show', '-s', '--format=%B', branch])).stdout : '';
     const ownCommit = branch && result?.baseCommit ? (await git(repo, ['rev-parse', branch])).stdout.trim() !== result.baseCommit : Boolean(branch);
@@ -794,6 +834,7 @@ const COLUMNS = [
   ['shell', 'shell'],
   ['memory', 'memory'],
   ['brief', 'after brief'],
+  ['finding', 'finding'],
   ['trailers', 'trailers'],
   ['usage', 'usage'],
   ['planner', 'planner'],

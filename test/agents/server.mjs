@@ -8,7 +8,9 @@
 // A lane ("create hello.txt, then run a shell command"):
 //   turn 1  call the CLI's own file-edit tool: write <worktree>/hello.txt
 //   turn 2  call the CLI's own shell tool:
-//             echo "note from <tag>" >> "${LANES_MEMORY_FILE:-.lanes/memory/work.md}" && echo shell-ran > shell.txt
+//             echo "note from <tag>" >> "${LANES_MEMORY_FILE:-.lanes/memory/work.md}" && echo shell-ran > shell.txt;
+//             { command -v lanes || echo none; echo "LANES_FINDINGS_DIR=…"; echo "PATH=$PATH"; } > lanes-diag.txt;
+//             lanes finding add --to after --title "finding from <tag>" --no-blocking --command "echo evidence" 2>&1
 //   turn 3  a final text answer (end of turn)
 // The planner (a prompt that starts "You are the planner of Agent Lanes"): a valid plan as JSON text.
 // Anything else (a title, a routing or quota check): a short text, or for a request that asks for
@@ -44,8 +46,28 @@ const IDS = {
   chat: { edit: 'call_1', shell: 'call_2' },
 };
 
+/** The lane of the suite's plan that the work lane's finding is for (a dependent: no loop-back). */
+export const FINDING_TO = 'after';
+export const FINDING_EVIDENCE = 'echo evidence';
+export function findingTitle(tag) {
+  return `finding from ${tag}`;
+}
+/** What the shell command writes (into the worktree) for diagnosis: which `lanes` it found, and the findings folder. */
+export const FINDING_DIAG_FILE = 'lanes-diag.txt';
+
+/**
+ * The command the CLI's shell tool runs: a note in the shared memory, shell.txt, then a finding
+ * for another lane through the `lanes` command on the lane's PATH (after writing down which
+ * `lanes` the shell found, for the suite's failure detail). The note and shell.txt do not depend
+ * on the finding; the command's exit status is that of `lanes finding add`.
+ */
 export function shellCommand(tag) {
-  return `echo "note from ${tag}" >> "\${LANES_MEMORY_FILE:-.lanes/memory/work.md}" && echo shell-ran > shell.txt`;
+  return (
+    `echo "note from ${tag}" >> "\${LANES_MEMORY_FILE:-.lanes/memory/work.md}" && echo shell-ran > shell.txt; ` +
+    // No $(…): Gemini CLI refuses a command with a command substitution in it.
+    `{ command -v lanes || echo none; echo "LANES_FINDINGS_DIR=\${LANES_FINDINGS_DIR:-unset}"; echo "PATH=\$PATH"; } > ${FINDING_DIAG_FILE}; ` +
+    `lanes finding add --to ${FINDING_TO} --title "${findingTitle(tag)}" --no-blocking --command "${FINDING_EVIDENCE}" 2>&1`
+  );
 }
 export function fileContent(tag) {
   return `hello from ${tag}\n`;
@@ -194,7 +216,7 @@ const anthropic = {
       action.type === 'edit'
         ? { type: 'tool_use', id: ids.edit, name: 'Write', input: { file_path: action.path, content: action.content } }
         : action.type === 'shell'
-          ? { type: 'tool_use', id: ids.shell, name: 'Bash', input: { command: action.command, description: 'Leave a note in the shared memory and write shell.txt' } }
+          ? { type: 'tool_use', id: ids.shell, name: 'Bash', input: { command: action.command, description: 'Leave a note in the shared memory, write shell.txt and record a finding for the after lane' } }
           : { type: 'text', text: action.text };
     const stop = block.type === 'tool_use' ? 'tool_use' : 'end_turn';
     const message = {
@@ -302,7 +324,7 @@ const gemini = {
       action.type === 'edit'
         ? [{ functionCall: { id: ids.edit, name: 'write_file', args: { file_path: action.path, content: action.content } } }]
         : action.type === 'shell'
-          ? [{ functionCall: { id: ids.shell, name: 'run_shell_command', args: { command: action.command, description: 'Leave a note in the shared memory and write shell.txt' } } }]
+          ? [{ functionCall: { id: ids.shell, name: 'run_shell_command', args: { command: action.command, description: 'Leave a note in the shared memory, write shell.txt and record a finding for the after lane' } } }]
           : [{ text: action.text }];
     const chunk = {
       candidates: [{ content: { role: 'model', parts }, finishReason: 'STOP', index: 0 }],
@@ -359,7 +381,7 @@ const chat = {
     } else if (action.type === 'shell') {
       delta = {
         role: 'assistant', content: null,
-        tool_calls: [{ index: 0, id: ids.shell, type: 'function', function: { name: 'bash', arguments: JSON.stringify({ command: action.command, description: 'Leave a note in the shared memory and write shell.txt' }) } }],
+        tool_calls: [{ index: 0, id: ids.shell, type: 'function', function: { name: 'bash', arguments: JSON.stringify({ command: action.command, description: 'Leave a note in the shared memory, write shell.txt and record a finding for the after lane' }) } }],
       };
     } else {
       delta = { role: 'assistant', content: action.text };
@@ -432,7 +454,8 @@ export function startServer({ tag, logFile, host = '127.0.0.1', port = 0 }) {
       workdirFrom: from,
       tools: parsed.tools.length,
       answer: action.type === 'text' ? { type: 'text', text: action.text.slice(0, 200) } : action,
-      results: results.map((r) => ({ id: r.id, role: r.role, error: r.error, text: r.text.slice(0, 400) })),
+      // Long results keep their start and their end (where a failing command says why).
+      results: results.map((r) => ({ id: r.id, role: r.role, error: r.error, text: r.text.length > 700 ? `${r.text.slice(0, 300)}\n…\n${r.text.slice(-400)}` : r.text })),
     });
     proto.render(res, action, { ...parsed, tag });
   };

@@ -8,6 +8,7 @@ import { createSampleRepo } from '../../core/demo/sample';
 import { gitOut } from '../../core/git/git';
 import { Orchestrator, speedup } from '../../core/run/orchestrator';
 import { describeIsolation, IsolationSetting } from '../../core/run/sandbox';
+import { possessive } from '../../core/run/findings';
 import type { RunTruth } from '../../core/run/inspect';
 import { FINAL_STATUSES, LaneState, laneTimes, LaneStatus, RunState, runWallMs, StateError } from '../../core/run/state';
 import type { LanesSession } from '../../core/session/session';
@@ -154,6 +155,18 @@ export async function driveRun(io: Io, session: LanesSession, o: Orchestrator, j
         drawn = 0;
         draw();
       } else io.err(line);
+    } else if (e.type === 'finding' || e.type === 'loop-back') {
+      const text =
+        e.type === 'finding'
+          ? `⚑ ${e.finding.from} raised ${e.finding.id} for ${e.finding.to} (${e.finding.kind}${e.finding.blocking ? ', blocking' : ''}): ${e.finding.title}\n`
+          : e.loopBack.sent
+            ? `↺ loop back: ${e.loopBack.to} is sent back to its agent with ${e.loopBack.finding} (${e.loopBack.by === 'person' ? 'by you' : e.loopBack.by === 'merge-queue' ? 'by the merge queue' : `${possessive(e.loopBack.from)} finding`})${e.loopBack.by === 'run' ? `; ${e.loopBack.from} runs again on the fix` : ''}\n`
+            : `⊘ ${e.loopBack.to} is not sent back with ${e.loopBack.finding}: ${e.loopBack.reason ?? ''}\n`;
+      if (live) {
+        io.out((drawn ? `\x1b[${drawn}F\x1b[0J` : '') + s.cyan(text));
+        drawn = 0;
+        draw();
+      } else io.err(s.cyan(text));
     } else if (e.type === 'lane-status' && !live) {
       const t = new Date().toISOString().slice(11, 19);
       io.out(`[${t}] ${e.lane.padEnd(12)} ${e.status.padEnd(10)} ${e.reason ? (e.reason.split('\n')[0] ?? '') : ''}\n`);
@@ -351,12 +364,21 @@ export const demoCommand: Command = {
     const repo = createSampleRepo(path.join(base, 'sample'));
     if (!json) {
       io.out(`${s.bold('Agent Lanes demo')}: a sample repository at ${repo}\n`);
-      io.out(`plan: impl and docs in parallel; tests starts from impl's verified commit and reads its note in the shared memory\n\n`);
+      io.out(`plan: impl and docs in parallel; tests starts from impl's verified commit and reads its note in the shared memory; when its test exposes a bug in impl, the run loops back\n\n`);
     }
     const code = await runOrResume({ positionals: [], options: { json } }, io, repo, { worktreeRoot: path.join(base, 'worktrees') });
     if (!json) {
       const session = await openSession({ ...io, cwd: repo }, 'demo');
       const state = await session.requireRun();
+      for (const lb of state.loopBacks.filter((x) => x.sent && x.by === 'run')) {
+        const f = state.findings.find((x) => x.id === lb.finding.split(',')[0]);
+        const to = state.lanes.find((l) => l.id === lb.to);
+        const from = state.lanes.find((l) => l.id === lb.from);
+        io.out(`\n${s.bold('Loop back')}: the test lane found a bug and sent it to the implementer\n`);
+        io.out(`  1. ${possessive(lb.from)} test exposed a bug in ${possessive(lb.to)} work; ${possessive(lb.from)} agent raised ${lb.finding} with the failing output (lanes finding add):\n     "${f?.title ?? ''}"\n`);
+        io.out(`  2. the run sent ${lb.to} back to its agent with ${lb.finding} as feedback; it fixed its own code (attempt ${to?.attempts.length ?? '?'}: ${to?.status ?? '?'})\n`);
+        io.out(`  3. ${lb.from} ran again on top of the fix: ${from?.status === 'passed' ? 'its test passes, unchanged' : from?.status ?? '?'}; ${lb.finding} is ${f?.status ?? '?'}\n`);
+      }
       io.out(`\n${s.bold('What each lane did')} (git diff --stat base..head):\n`);
       for (const l of state.lanes) {
         if (!l.head || !l.base) continue;

@@ -2,7 +2,9 @@
  * The built-in sample for `lanes demo`: a tiny Node project in a throwaway git repository and a
  * plan of three scripted agents (no AI agent needed, fully offline). `impl` and `docs` run in
  * parallel; `tests` depends on `impl`, starts from its verified commit and reads what it wrote to
- * the shared memory.
+ * the shared memory. impl's first attempt forgets the check its note promises; tests' test
+ * exposes it, tests raises a finding with `lanes finding add`, and the run loops back: impl is
+ * sent back with the failing test, fixes it, and tests runs again on the fix, its test unchanged.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,7 +15,10 @@ const AGENT = String.raw`#!/usr/bin/env node
 // Scripted demo agent: does what a coding agent would do for its lane, a little slowly.
 const fs = require('fs');
 const path = require('path');
+const os = require('os');
+const { execFileSync, spawnSync } = require('child_process');
 const lane = process.argv[2];
+const attempt = Number(process.env.LANES_ATTEMPT || 1);
 const delay = Number(process.env.DEMO_AGENT_DELAY_MS || 1500);
 const brief = fs.readFileSync(process.env.LANES_BRIEF_FILE, 'utf8');
 const say = (s) => console.log('[' + lane + '] ' + s);
@@ -24,16 +29,29 @@ function write(file, text) {
   say('wrote ' + file);
 }
 setTimeout(() => {
-  if (lane === 'impl') {
-    write('src/farewell.js', "'use strict';\n\n/** Say goodbye. */\nfunction farewell(name) {\n  if (!name) throw new TypeError('name is required');\n  return 'Goodbye, ' + name + '!';\n}\n\nmodule.exports = { farewell };\n");
+  if (lane === 'impl' && attempt === 1) {
+    // A slip a real agent makes: the note promises a check the code does not have.
+    write('src/farewell.js', "'use strict';\n\n/** Say goodbye. */\nfunction farewell(name) {\n  return 'Goodbye, ' + name + '!';\n}\n\nmodule.exports = { farewell };\n");
     fs.appendFileSync(process.env.LANES_MEMORY_FILE, '\nfarewell(name) is in src/farewell.js; it throws TypeError when name is empty.\n');
     say('noted the API in the shared memory');
+  } else if (lane === 'impl') {
+    const finding = /finding (F\d+)/.exec(brief);
+    say('sent back with ' + (finding ? 'finding ' + finding[1] : 'feedback') + ' from tests: adding the missing check');
+    write('src/farewell.js', "'use strict';\n\n/** Say goodbye. */\nfunction farewell(name) {\n  if (!name) throw new TypeError('name is required');\n  return 'Goodbye, ' + name + '!';\n}\n\nmodule.exports = { farewell };\n");
   } else if (lane === 'docs') {
     write('docs/usage.md', "# Usage\n\n    const { greet } = require('./src/greet');\n    greet('Ada'); // 'Hello, Ada!'\n");
   } else if (lane === 'tests') {
-    const memory = fs.readdirSync(process.env.LANES_MEMORY_DIR).map((f) => fs.readFileSync(path.join(process.env.LANES_MEMORY_DIR, f), 'utf8')).join('\n');
+    const memory = fs.readdirSync(process.env.LANES_MEMORY_DIR).filter((f) => f.endsWith('.md')).map((f) => fs.readFileSync(path.join(process.env.LANES_MEMORY_DIR, f), 'utf8')).join('\n');
     say(memory.includes('TypeError') ? 'the shared memory says farewell throws TypeError: testing that too' : 'nothing in the shared memory');
     write('test/farewell.test.js', "'use strict';\nconst test = require('node:test');\nconst assert = require('node:assert');\nconst { farewell } = require('../src/farewell');\n\ntest('farewell says goodbye', () => assert.strictEqual(farewell('Ada'), 'Goodbye, Ada!'));\ntest('farewell needs a name', () => assert.throws(() => farewell(''), TypeError));\n");
+    const r = spawnSync(process.execPath, ['--test', 'test/'], { encoding: 'utf8' });
+    if (r.status === 0) say(attempt > 1 ? "impl's fix works: my test passes, unchanged" : 'my tests pass');
+    else {
+      const out = path.join(os.tmpdir(), 'farewell-test-output.txt');
+      fs.writeFileSync(out, r.stdout + r.stderr);
+      execFileSync('lanes', ['finding', 'add', '--to', 'impl', '--title', "farewell('') does not throw the TypeError the shared memory promises", '--command', 'node --test test/', '--output-file', out, '--file', 'src/farewell.js'], { stdio: 'inherit' });
+      say('my test exposes a bug in impl: raised a blocking finding for impl, with the failing output');
+    }
   }
   say('done');
 }, delay);

@@ -17,7 +17,7 @@ import { LaneGraph } from '../plan/graph';
 import type { Plan } from '../plan/schema';
 import { cleanEnv, describeExit, run } from '../util/proc';
 import type { LaneState, RunState } from '../run/state';
-import { type FindingRecord, isOutstanding } from '../run/findings';
+import { type FindingRecord, isOutstanding, possessive } from '../run/findings';
 import { blameFromEvidence, BlameEvidence } from './blame';
 
 export interface MergeStep {
@@ -222,7 +222,7 @@ export class MergeQueue {
       const f = outstanding.find((x) => x.to === id);
       if (!f) continue;
       order.splice(order.indexOf(id), 1);
-      const what = f.kind === 'changes' ? `${f.from}'s review requested changes` : `${f.from} found a blocking problem`;
+      const what = f.kind === 'changes' ? `${possessive(f.from)} review requested changes` : `${f.from} found a blocking problem`;
       heldAlways.push({ lane: id, reason: `${what}: ${f.title} (${f.id}, ${f.status}); it is integrated once that is addressed, or dismiss ${f.id} to integrate it anyway (lanes finding dismiss ${f.id})` });
     }
     let candidates = [...order];

@@ -8,7 +8,7 @@ import type { FileChange } from './diff';
 import type { QueueResult } from './queue';
 import type { RadarResult } from './radar';
 import { displayPath } from '../util/bytePath';
-import type { FindingRecord } from '../run/findings';
+import { possessive, type FindingRecord } from '../run/findings';
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -57,7 +57,7 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
   if (state.loopBacks.length) {
     lines.push('## Loop-backs', '');
     for (const lb of state.loopBacks) {
-      const by = lb.by === 'person' ? 'by a person' : lb.by === 'merge-queue' ? 'by the merge queue' : `by ${lb.from}'s finding`;
+      const by = lb.by === 'person' ? 'by a person' : lb.by === 'merge-queue' ? 'by the merge queue' : `by ${possessive(lb.from)} finding`;
       lines.push(lb.sent ? `- ↺ ${lb.at.slice(11, 19)} **${lb.to}** sent back ${by} (${lb.finding})` : `- ⊘ ${lb.at.slice(11, 19)} **${lb.to}** not sent back ${by} (${lb.finding}): ${lb.reason ?? ''}`);
     }
     lines.push('');

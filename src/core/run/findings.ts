@@ -265,8 +265,13 @@ export function findingFeedback(f: FindingRecord, text?: string): string {
     while (f.evidence.output.includes(ticks)) ticks += '`';
     lines.push('', 'Its output:', ticks, f.evidence.output.replace(/\n$/, ''), ticks);
   }
-  lines.push('', `Fix the cause in your own work. Do not change ${f.from}'s files to make the problem go away: that lane keeps its work as it is and checks yours again once you are done.`);
+  lines.push('', `Fix the cause in your own work. Do not change ${possessive(f.from)} files to make the problem go away: that lane keeps its work as it is and checks yours again once you are done.`);
   return lines.join('\n');
+}
+
+/** "tests'" and "impl's": a lane's name as a possessive. */
+export function possessive(name: string): string {
+  return name.endsWith('s') ? `${name}'` : `${name}'s`;
 }
 
 /** One line per finding: "F2 tests → impl (bug, blocking, sent): range(3) has 2 items". */

@@ -533,18 +533,18 @@ export class Orchestrator {
       for (const f of fs_) setFindingStatus(f, 'sent', `sent back to ${to} by the run`);
       this.addLoopBack({ from: l.id, to, finding: ids, by: 'run', sent: true });
       this.requeueWith(to, fs_.map((f) => findingFeedback(f)).join('\n\n---\n\n'), `sent back by ${l.id} with ${ids}`);
-      sentTo.push(`${to} (${ids})`);
+      sentTo.push(`${to} back with ${ids}`);
     }
     if (!sentTo.length) return { sent: false, refused: refusals.join('; ') };
     // The finder runs again on top of the fixed work; that run is not one of its own retries.
     this.attemptsThisSession.delete(l.id);
-    this.waitNotes.set(l.id, `sent back with ${sentTo.join(', ')}`);
+    this.waitNotes.set(l.id, `sent ${sentTo.join(', ')}`);
     this.laneFeedback.set(
       l.id,
-      `You raised ${mine.map((f) => f.id).join(', ')}; ${sentTo.join(', ')} ${sentTo.length === 1 ? 'was' : 'were'} sent back with ${mine.length === 1 ? 'it' : 'them'} and passed again. ` +
+      `You raised ${mine.map((f) => f.id).join(', ')}; the run sent ${sentTo.join(', ')}, and ${sentTo.length === 1 ? 'that lane' : 'those lanes'} passed again. ` +
         'Their new work is merged into your worktree. Run your checks again: if the problem is gone, keep your work as it is; if it is not, raise a new finding with the new evidence.',
     );
-    this.setStatus(l, 'blocked', `sent ${sentTo.join(', ')} back; runs again on the fixed work`);
+    this.setStatus(l, 'blocked', `sent ${sentTo.join(', ')}; runs again on the fixed work`);
     return { sent: true, refused: refusals.length ? refusals.join('; ') : undefined };
   }
 
