@@ -19,7 +19,8 @@
 //             (the `lanes` there is the run's finding command, first on the lane's PATH)
 //      after  dependsOn work; test/fixtures/agents/agent.js copies its brief to brief-after.md
 //    then `lanes run --json`, and `lanes plan --planner <preset> --print` (+ `lanes validate`).
-//    Each CLI is pointed at the server through a throwaway HOME and its own config variables.
+//    Each CLI is pointed at the server through a throwaway HOME (with a TMPDIR beside it, not
+//    above it: Codex makes no helper links in a CODEX_HOME under TMPDIR) and its own config variables.
 //    Checks per preset: run (exit 0, both lanes passed: the non-blocking finding for a dependent
 //    changes nothing), sandbox, edit, edit-result, shell, memory, brief (the note reaches the after
 //    lane's brief), finding (the run's state.json has the finding work → after with that title,
@@ -28,12 +29,12 @@
 // 3. One more Claude case with a brief over 128 KiB: `lanes run` must end (lane failed with a
 //    reason, or passed) within a timeout.
 // Lanes run in the lane sandbox (bubblewrap) wherever it can run, and the suite checks that they
-// did; LANES_SANDBOX_PROBE=none runs every case unsandboxed instead.
+// did; LANES_SANDBOX_PROBE=none (passed on to `lanes`) runs every case unsandboxed instead.
 // Prints a PASS/FAIL line per check and a summary table; exit 0 only if every non-skipped check
 // passed. Everything each CLI printed, the server logs and the runs' logs go to
 // /tmp/lanes-agents-<stamp>/. Every process started here is stopped at the end.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants, createWriteStream, existsSync, promises as fs, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, createWriteStream, existsSync, mkdirSync, promises as fs, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -394,13 +395,21 @@ function findOnPath(exe) {
  * and the variables that point this CLI at the scripted server.
  */
 function laneEnv(preset, home, port, binDirs) {
+  // A temp folder of the case's own, beside HOME rather than above it: Codex refuses to create its
+  // helper links (codex-linux-sandbox, apply_patch) in a CODEX_HOME under TMPDIR, and unsandboxed
+  // (LANES_SANDBOX_PROBE=none) every sandboxed tool call then fails with "bwrap: execvp
+  // codex-linux-sandbox: No such file or directory". (In the lane sandbox lanes sets its own TMPDIR.)
+  const tmp = path.join(path.dirname(home), 'tmp');
+  mkdirSync(tmp, { recursive: true });
   const env = {};
-  for (const k of ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'USER', 'LOGNAME', 'SHELL', 'TERM']) {
+  // LANES_SANDBOX_PROBE=none (and LANES_BWRAP) must reach `lanes`: it decides the isolation.
+  for (const k of ['PATH', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'LANES_SANDBOX_PROBE', 'LANES_BWRAP']) {
     if (process.env[k] !== undefined) env[k] = process.env[k];
   }
   Object.assign(env, {
     PATH: [...binDirs, process.env.PATH].join(path.delimiter),
     HOME: home,
+    TMPDIR: tmp,
     XDG_CONFIG_HOME: path.join(home, '.config'),
     XDG_CACHE_HOME: path.join(home, '.cache'),
     XDG_DATA_HOME: path.join(home, '.local', 'share'),
@@ -470,7 +479,6 @@ async function writeHomeConfig(preset, home, port) {
         'model = "gpt-5.5"',
         'model_provider = "scripted"',
         'check_for_update_on_startup = false',
-        'allow_login_shell = false', // EXPERIMENT
         '',
         '[model_providers.scripted]',
         'name = "Scripted"',

@@ -46,8 +46,11 @@ export const PRESETS: Record<PresetName, AgentPreset> = {
     label: 'Codex CLI',
     executable: 'codex',
     // exec: non-interactive, with the workspace-write sandbox. (Codex CLI 0.169 removed
-    // --full-auto: `exec --full-auto` exits 2 with "unexpected argument".)
-    command: ['codex', 'exec', '--json', '--sandbox', 'workspace-write', '-c', 'sandbox_workspace_write.exclude_slash_tmp=true', '{brief}'],
+    // --full-auto: `exec --full-auto` exits 2 with "unexpected argument".) allow_login_shell=false:
+    // its shell tool otherwise runs `bash -lc`, whose /etc/profile (Debian's) replaces PATH, and
+    // the lane's `lanes finding` command (first on PATH) is gone; a model that asks for a login
+    // shell is told it is disabled.
+    command: ['codex', 'exec', '--json', '--sandbox', 'workspace-write', '-c', 'sandbox_workspace_write.exclude_slash_tmp=true', '-c', 'allow_login_shell=false', '{brief}'],
     plannerCommand: ['codex', 'exec', '--sandbox', 'read-only', '{prompt}'],
     docs: 'https://github.com/openai/codex/blob/main/docs/exec.md',
     install: 'npm install -g @openai/codex',

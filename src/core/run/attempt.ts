@@ -13,6 +13,7 @@ import { gitOut } from '../git/git';
 import type { LaneGraph } from '../plan/graph';
 import type { Lane, Plan } from '../plan/schema';
 import { describeExit } from '../util/proc';
+import { writeFileInside } from '../util/fsx';
 import { processStartTime } from '../util/processInfo';
 import { buildBrief } from './brief';
 import type { AttemptOutcome } from './judge';
@@ -122,9 +123,7 @@ export async function runAttempt(c: AttemptContext, i: AttemptInput): Promise<{ 
   // pointer to it.
   let briefArg = brief;
   if (Buffer.byteLength(brief) > LONG_BRIEF_BYTES && agent.argv.some((a) => a.includes('{brief}'))) {
-    const inWorktree = path.join(l.worktree, ...WORKTREE_RUN_DIR.split('/'), 'brief.md');
-    await fs.mkdir(path.dirname(inWorktree), { recursive: true });
-    await fs.writeFile(inWorktree, brief);
+    const inWorktree = await writeFileInside(l.worktree, WORKTREE_RUN_DIR, 'brief.md', brief);
     briefArg = `Your brief is too long to pass on the command line (${Buffer.byteLength(brief)} bytes). It is in the file ${inWorktree} (inside your worktree, never committed). Read that file first, all of it, then do what it says.`;
   }
   const argv = agentArgv(agent, { brief: briefArg, briefFile, lane: l.id, worktree: l.worktree });

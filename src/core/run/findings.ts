@@ -18,7 +18,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../util/fsx';
+import { ownedDirInside, writeFileAtomic } from '../util/fsx';
 
 export const FINDING_KINDS = ['bug', 'changes', 'approve', 'note'] as const;
 export type FindingKind = (typeof FINDING_KINDS)[number];
@@ -143,6 +143,9 @@ export function worktreeFindingsDir(memoryDir: string): string {
   return path.join(memoryDir, 'findings');
 }
 
+/** The same folder, relative to the worktree. */
+export const WORKTREE_FINDINGS_DIR = '.lanes/memory/findings';
+
 export interface CollectedFile {
   file: string;
   raw?: unknown;
@@ -154,14 +157,18 @@ export interface CollectedFile {
  * good one is removed (the run records it), a bad one (`check` says why) is renamed `*.invalid`
  * (kept for the agent and the person; reported once).
  */
-export async function takeFindingFiles(dir: string, check: (raw: unknown) => string | undefined): Promise<CollectedFile[]> {
+export async function takeFindingFiles(worktree: string, check: (raw: unknown) => string | undefined): Promise<CollectedFile[]> {
+  // Never through a symlink an agent made: the folder and each file must be its own.
+  const dir = await ownedDirInside(worktree, WORKTREE_FINDINGS_DIR, { create: false }).catch((e: Error) => e);
+  if (dir instanceof Error) return [{ file: path.join(worktree, WORKTREE_FINDINGS_DIR), problem: `${dir.message}; findings there are not read` }];
+  if (!dir) return [];
   let names: string[];
   try {
     names = (await fs.readdir(dir)).filter((n) => n.endsWith('.json') && !n.startsWith('.'));
   } catch {
     return [];
   }
-  const stats = await Promise.all(names.map((n) => fs.stat(path.join(dir, n)).then((s) => ({ n, t: s.mtimeMs, file: s.isFile() }), () => undefined)));
+  const stats = await Promise.all(names.map((n) => fs.lstat(path.join(dir, n)).then((s) => ({ n, t: s.mtimeMs, file: s.isFile() }), () => undefined)));
   const out: CollectedFile[] = [];
   for (const s of stats.filter((x): x is { n: string; t: number; file: boolean } => !!x && x.file).sort((a, b) => a.t - b.t || a.n.localeCompare(b.n))) {
     const file = path.join(dir, s.n);

@@ -5,6 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { ownedDirInside, writeFileInside } from '../util/fsx';
 
 export interface MemoryEntry {
   lane: string;
@@ -81,7 +82,13 @@ export class MemoryMirror {
 
   /** Bring one lane's own notes into the store. */
   async collect(lane: { id: string; worktree: string }): Promise<void> {
-    const text = await fs.readFile(memoryFile(worktreeMemoryDir(lane.worktree), lane.id), 'utf8').catch(() => undefined);
+    // Never through a symlink the agent made (it would bring another file's bytes to every lane).
+    const dir = await ownedDirInside(lane.worktree, WORKTREE_MEMORY_DIR, { create: false }).catch(() => undefined);
+    if (!dir) return;
+    const file = memoryFile(dir, lane.id);
+    const st = await fs.lstat(file).catch(() => undefined);
+    if (!st?.isFile()) return;
+    const text = await fs.readFile(file, 'utf8').catch(() => undefined);
     if (text === undefined || this.seen.get(lane.id) === text) return;
     this.seen.set(lane.id, text);
     await fs.mkdir(this.storeDir, { recursive: true });
@@ -91,7 +98,6 @@ export class MemoryMirror {
 
   /** Put every other lane's notes into this lane's folder. */
   async distribute(lane: { id: string; worktree: string }): Promise<void> {
-    const dir = worktreeMemoryDir(lane.worktree);
     let names: string[];
     try {
       names = (await fs.readdir(this.storeDir)).filter((n) => n.endsWith('.md') && n !== `${lane.id}.md`);
@@ -100,11 +106,8 @@ export class MemoryMirror {
     }
     for (const n of names) {
       const text = await fs.readFile(path.join(this.storeDir, n), 'utf8');
-      const there = await fs.readFile(path.join(dir, n), 'utf8').catch(() => undefined);
-      if (there !== text) {
-        await fs.mkdir(dir, { recursive: true });
-        await fs.writeFile(path.join(dir, n), text);
-      }
+      const there = await fs.readFile(path.join(worktreeMemoryDir(lane.worktree), n), 'utf8').catch(() => undefined);
+      if (there !== text) await writeFileInside(lane.worktree, WORKTREE_MEMORY_DIR, n, text);
     }
   }
 

@@ -23,6 +23,7 @@ import type { AgentRef, Lane, Plan } from '../plan/schema';
 import { DEFAULT_MAX_PARALLEL } from '../plan/schema';
 import { validatePlanText } from '../plan/validate';
 import { Mutex } from '../util/mutex';
+import { writeFileInside } from '../util/fsx';
 import { describeOwner } from '../util/ownerLock';
 import { cleanEnv, findProgram, withoutGitLeaks } from '../util/proc';
 import { isPresetName, PRESETS } from '../agents/presets';
@@ -425,7 +426,7 @@ export class Orchestrator {
         const r = checkFindingFile(raw, l.id, ids);
         return r.ok ? undefined : r.problem;
       };
-      for (const c of await takeFindingFiles(worktreeFindingsDir(worktreeMemoryDir(l.worktree)), check)) {
+      for (const c of await takeFindingFiles(l.worktree, check)) {
         const checked = c.problem ? { ok: false as const, problem: c.problem } : checkFindingFile(c.raw, l.id, ids);
         if (!checked.ok) {
           this.warn(`finding ${path.basename(c.file)} was not recorded: ${checked.problem} (kept as ${path.basename(c.file)}.invalid)`, l);
@@ -458,9 +459,7 @@ export class Orchestrator {
     for (const l of lanes) {
       const text = findingsForLaneText(l.id, all);
       if (this.findingsShown.get(l.id) === text) continue;
-      const dir = path.join(l.worktree, ...WORKTREE_RUN_DIR.split('/'));
-      await fs.mkdir(dir, { recursive: true });
-      await fs.writeFile(path.join(dir, 'findings.txt'), text);
+      await writeFileInside(l.worktree, WORKTREE_RUN_DIR, 'findings.txt', text);
       this.findingsShown.set(l.id, text);
     }
   }
@@ -778,6 +777,7 @@ export class Orchestrator {
     const started = Date.now();
     // Notes lanes write reach every running lane within a second or so.
     let syncing = false;
+    let lastProblem: string | undefined;
     const mirror = setInterval(() => {
       if (syncing || !this.mirrored.size) return;
       syncing = true;
@@ -788,7 +788,13 @@ export class Orchestrator {
           for (const l of lanes) if (this.running.has(l.id) && l.attempts.length) await this.collectFindings(l, l.attempts.length);
           await this.showFindings(lanes);
         })
-        .catch((e: unknown) => this.warn(`could not mirror the shared memory: ${(e as Error).message}`))
+        .then(() => (lastProblem = undefined))
+        .catch((e: unknown) => {
+          // Said once, not every second.
+          const m = `could not mirror the shared memory: ${(e as Error).message}`;
+          if (m !== lastProblem) this.warn(m);
+          lastProblem = m;
+        })
         .finally(() => (syncing = false));
     }, MEMORY_SYNC_MS);
     try {
