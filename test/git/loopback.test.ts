@@ -6,12 +6,13 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { attributeLines } from '../../src/core/reconcile/attribution';
 import { LanesSession } from '../../src/core/session/session';
 import type { RunState } from '../../src/core/run/state';
 import { agent, statusOf, writePlan } from '../helpers/engine';
+import { lanes } from '../helpers/cli';
 import { createTempRepo, tempDir, TempRepo } from '../helpers/repo';
 
 const BUGGY = "module.exports = function range(n) { return Array.from({ length: n - 1 }, (_, i) => i); };";
@@ -193,6 +194,81 @@ describe('loop back', function () {
     );
     const { text: report } = await s.report(state.runId);
     assert.match(report, /blamed \*\*impl\*\*/);
+  });
+
+  it('a person sends an open finding back with edited text (CLI): the lane runs again with it, and the finder on top', async () => {
+    const repo = repoWithRange();
+    // Loop-backs are off: the finding stays open for the person.
+    writePlan(
+      repo,
+      [
+        { id: 'impl', agent: agent(`write-first=src/range.js:${BUGGY}`, `write-later=src/range.js:${FIXED}`), retries: 1 },
+        { id: 'tests', dependsOn: ['impl'], agent: agent(`write=test/range.test.js:${TEST}`, 'find-if-fails=impl:node --test test/'), verify: ['node', '--test', 'test/'], retries: 1 },
+      ],
+      { loopBack: { max: 0 } },
+    );
+    const run = await lanes(repo.dir, ['run', '--worktree-root', tempDir('lanes-wt-')]);
+    assert.equal(run.code, 1, run.out + run.err);
+    assert.match(run.err, /⚑ tests raised F1 for impl \(bug, blocking\): node --test test\/ fails/);
+    assert.match(run.err, /⊘ impl is not sent back with F1: loop-backs are off in this plan \(loopBack\.max: 0\)/);
+    const list = await lanes(repo.dir, ['finding', 'list']);
+    assert.equal(list.code, 0, list.err);
+    assert.match(list.out, /● F1 tests → impl {2}bug, blocking {2}open/);
+    assert.match(list.out, /reproduce: node --test test\//);
+    const json = JSON.parse((await lanes(repo.dir, ['finding', 'list', '--json'])).out);
+    assert.equal(json.findings[0].id, 'F1');
+
+    const sent = await lanes(repo.dir, ['finding', 'send', 'f1', '--message', 'range(n) must return n items: [0, …, n-1]']);
+    assert.equal(sent.code, 0, sent.out + sent.err);
+    assert.match(sent.out, /F1 tests → impl \(bug, blocking, addressed\)/);
+    const s = await session(repo);
+    const state = await s.store.read((await s.latestRunId())!);
+    assert.deepEqual(statusOf(state), { impl: 'passed', tests: 'passed' });
+    const impl = state.lanes.find((l) => l.id === 'impl')!;
+    assert.match(readFileSync(impl.attempts[impl.attempts.length - 1]!.briefFile, 'utf8'), /range\(n\) must return n items/);
+    assert.deepEqual(state.loopBacks.map((x) => [x.by, x.sent]), [['run', false], ['person', true]]);
+    assert.match((await lanes(repo.dir, ['finding', 'send', 'F9'])).err, /has no finding F9; it has F1/);
+    assert.match((await lanes(repo.dir, ['finding', 'dismiss'])).err, /say which finding to dismiss/);
+  });
+
+  it('findings for a lane that starts later are in its brief; notes never loop back', async () => {
+    const repo = repoWithRange();
+    writePlan(repo, [
+      { id: 'a', agent: agent('write=src/a.js:1', 'lanes=["finding","add","--to","c","--title","use the helper in src/a.js","--kind","note"]') },
+      { id: 'b', dependsOn: ['a'], agent: agent('write=src/b.js:2', 'lanes=["finding","add","--to","a","--title","a.js needs a comment","--no-blocking"]') },
+      { id: 'c', dependsOn: ['b'], agent: agent('write=src/c.js:3') },
+    ]);
+    const s = await session(repo);
+    const state = await (await s.run()).run();
+    assert.deepEqual(statusOf(state), { a: 'passed', b: 'passed', c: 'passed' });
+    assert.deepEqual(state.loopBacks, [], 'a non-blocking finding, with a passing verify, sends nobody back');
+    const brief = readFileSync(state.lanes.find((l) => l.id === 'c')!.attempts[0]!.briefFile, 'utf8');
+    assert.match(brief, /## Findings for you[\s\S]*F1 a → c \(note, open\): use the helper in src\/a\.js/);
+    assert.match(brief, /lanes finding add --to LANE/);
+  });
+
+  it('a findings folder the agent made a symlink out of its worktree is never read through', async () => {
+    const repo = repoWithRange();
+    const outside = tempDir('lanes-outside-');
+    writeFileSync(path.join(outside, 'keep.json'), JSON.stringify({ to: 'impl', title: 'not from the lane' }));
+    writePlan(repo, [
+      { id: 'impl', agent: agent('write=src/a.js:1') },
+      { id: 'tests', agent: agent('write=src/b.js:2') },
+    ]);
+    const s = await session(repo);
+    const o = await s.run();
+    o.onEvent((e) => {
+      // As the lane starts, its findings folder becomes a symlink to a folder outside.
+      if (e.type === 'lane-status' && e.lane === 'tests' && e.status === 'running' && e.reason?.startsWith('attempt')) {
+        const dir = path.join(o.lane('tests').worktree, '.lanes/memory/findings');
+        execFileSync('rm', ['-rf', dir]);
+        symlinkSync(outside, dir);
+      }
+    });
+    const state = await o.run();
+    assert.equal(state.findings.length, 0);
+    assert.deepEqual(readdirSync(outside), ['keep.json'], 'the file outside is neither taken nor renamed');
+    assert.match(state.lanes.find((l) => l.id === 'tests')!.warnings.join('\n'), /is a symlink; Agent Lanes does not write through it; findings there are not read/);
   });
 
   it('bad finding files are reported with the field and the fix, and kept', async () => {

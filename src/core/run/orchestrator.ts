@@ -429,7 +429,11 @@ export class Orchestrator {
       for (const c of await takeFindingFiles(l.worktree, check)) {
         const checked = c.problem ? { ok: false as const, problem: c.problem } : checkFindingFile(c.raw, l.id, ids);
         if (!checked.ok) {
-          this.warn(`finding ${path.basename(c.file)} was not recorded: ${checked.problem} (kept as ${path.basename(c.file)}.invalid)`, l);
+          const m = c.raw === undefined && !c.problem?.startsWith('not valid JSON') && !c.problem?.startsWith('the file is larger')
+            ? `findings: ${checked.problem}`
+            : `finding ${path.basename(c.file)} was not recorded: ${checked.problem} (kept as ${path.basename(c.file)}.invalid)`;
+          // A folder problem is found at every look: said once.
+          if (!l.warnings.includes(m)) this.warn(m, l);
           continue;
         }
         const rec = this.recordFinding({ ...checked.value, attempt: l.attempts.length || attempt, source: 'agent' });
