@@ -226,9 +226,36 @@ describe('loop back', function () {
     assert.deepEqual(statusOf(state), { impl: 'passed', tests: 'passed' });
     const impl = state.lanes.find((l) => l.id === 'impl')!;
     assert.match(readFileSync(impl.attempts[impl.attempts.length - 1]!.briefFile, 'utf8'), /range\(n\) must return n items/);
-    assert.deepEqual(state.loopBacks.map((x) => [x.by, x.sent]), [['run', false], ['person', true]]);
+    // tests retried once and raised the same problem again: still one finding, F1.
+    assert.deepEqual(state.findings.map((f) => [f.id, f.attempt, f.status]), [['F1', 2, 'addressed']]);
+    assert.deepEqual(state.loopBacks.map((x) => [x.by, x.sent]), [['run', false], ['run', false], ['person', true]]);
     assert.match((await lanes(repo.dir, ['finding', 'send', 'F9'])).err, /has no finding F9; it has F1/);
     assert.match((await lanes(repo.dir, ['finding', 'dismiss'])).err, /say which finding to dismiss/);
+  });
+
+  it('a person sends a finding back while the run works: the lane runs again in the same run, then the finder', async () => {
+    const repo = repoWithRange();
+    writePlan(
+      repo,
+      [
+        { id: 'impl', agent: agent(`write-first=src/range.js:${BUGGY}`, `write-later=src/range.js:${FIXED}`), retries: 1 },
+        { id: 'tests', dependsOn: ['impl'], agent: agent(`write=test/range.test.js:${TEST}`, 'find-if-fails=impl:node --test test/'), verify: ['node', '--test', 'test/'] },
+        { id: 'slow', agent: agent('sleep=6000', 'write=src/slow.js:1') },
+      ],
+      { loopBack: { max: 0 } },
+    );
+    const s = await session(repo);
+    const o = await s.run();
+    let sent: Promise<boolean> | undefined;
+    o.onEvent((e) => {
+      if (e.type === 'lane-status' && e.lane === 'tests' && e.status === 'failed' && !sent) sent = o.sendFinding('F1', 'range(n) returns n items');
+    });
+    const state = await o.run();
+    assert.equal(await sent, true);
+    assert.deepEqual(statusOf(state), { impl: 'passed', tests: 'passed', slow: 'passed' }, JSON.stringify(state.lanes.map((l) => [l.id, l.reason])));
+    assert.equal(state.findings[0]!.status, 'addressed');
+    assert.deepEqual(state.loopBacks.map((x) => [x.by, x.sent]), [['run', false], ['person', true]]);
+    assert.match(readFileSync(state.lanes[0]!.attempts[1]!.briefFile, 'utf8'), /range\(n\) returns n items/);
   });
 
   it('findings for a lane that starts later are in its brief; notes never loop back', async () => {

@@ -436,7 +436,17 @@ export class Orchestrator {
           if (!l.warnings.includes(m)) this.warn(m, l);
           continue;
         }
-        const rec = this.recordFinding({ ...checked.value, attempt: l.attempts.length || attempt, source: 'agent' });
+        const at = l.attempts.length || attempt;
+        // The same problem raised again (a retry): the finding it already is, with the new evidence.
+        const same = this.state.findings.find((f) => f.from === l.id && f.to === checked.value.to && f.kind === checked.value.kind && f.title === checked.value.title && (f.status === 'open' || f.status === 'sent'));
+        if (same) {
+          Object.assign(same, { details: checked.value.details ?? same.details, evidence: checked.value.evidence ?? same.evidence, blocking: checked.value.blocking, attempt: at });
+          setFindingStatus(same, 'open', `raised again in attempt ${at}`);
+          this.persist();
+          this.emit({ type: 'finding', runId: this.runId, finding: same });
+          continue;
+        }
+        const rec = this.recordFinding({ ...checked.value, attempt: at, source: 'agent' });
         this.warnLog(l, `raised ${describeFinding(rec)}`);
       }
       return this.state.findings.filter((f) => f.from === l.id && f.attempt === attempt).length;
@@ -530,7 +540,8 @@ export class Orchestrator {
         for (const f of fs_) setFindingStatus(f, 'open', `not sent back: ${refusal}`);
         this.addLoopBack({ from: l.id, to, finding: ids, by: 'run', sent: false, reason: refusal });
         this.warn(`${ids} for ${to} is left open: ${refusal}; send it back yourself (lanes finding send ${fs_[0]!.id}) or dismiss it`, l);
-        refusals.push(`${ids} for ${to} is left open: ${refusal}`);
+        // Loop-backs turned off by the plan are not a failure of the finder's: it is judged as usual.
+        if (this.loopBackLimits().max > 0) refusals.push(`${ids} for ${to} is left open: ${refusal}`);
         continue;
       }
       for (const f of fs_) setFindingStatus(f, 'sent', `sent back to ${to} by the run`);
@@ -538,7 +549,7 @@ export class Orchestrator {
       this.requeueWith(to, fs_.map((f) => findingFeedback(f)).join('\n\n---\n\n'), `sent back by ${l.id} with ${ids}`);
       sentTo.push(`${to} back with ${ids}`);
     }
-    if (!sentTo.length) return { sent: false, refused: refusals.join('; ') };
+    if (!sentTo.length) return { sent: false, refused: refusals.join('; ') || undefined };
     // The finder runs again on top of the fixed work; that run is not one of its own retries.
     this.attemptsThisSession.delete(l.id);
     this.waitNotes.set(l.id, `sent ${sentTo.join(', ')}`);
