@@ -73,7 +73,7 @@ describe('plan validation', () => {
 
   it('rejects unknown fields and suggests the right name', () => {
     assert.deepEqual(messages(plan({ maxparallel: 2 }, [{ id: 'a', brief: 'x', depends_on: [] }])), [
-      'error maxparallel: unknown field "maxparallel"; did you mean "maxParallel"? Allowed here: $schema, version, goal, maxParallel, verify, context, agents, defaults, isolation, budget, worktree, lanes',
+      'error maxparallel: unknown field "maxparallel"; did you mean "maxParallel"? Allowed here: $schema, version, goal, maxParallel, verify, context, agents, defaults, isolation, loopBack, budget, worktree, lanes',
       'error lanes[0].depends_on: unknown field "depends_on"; did you mean "dependsOn"? Allowed here: id, role, brief, dependsOn, scope, agent, verify, timeoutMinutes, retries, env, budget, isolation, network',
     ]);
   });

@@ -8,7 +8,7 @@ import { createSampleRepo } from '../../core/demo/sample';
 import { gitOut } from '../../core/git/git';
 import { Orchestrator, speedup } from '../../core/run/orchestrator';
 import { describeIsolation, IsolationSetting } from '../../core/run/sandbox';
-import { possessive } from '../../core/run/findings';
+import { isOutstanding, possessive } from '../../core/run/findings';
 import type { RunTruth } from '../../core/run/inspect';
 import { FINAL_STATUSES, LaneState, laneTimes, LaneStatus, RunState, runWallMs, StateError } from '../../core/run/state';
 import type { LanesSession } from '../../core/session/session';
@@ -103,6 +103,9 @@ export function runJson(state: RunState, truth?: RunTruth) {
     maxParallel: state.maxParallel,
     warnings: state.warnings,
     lanes: state.lanes.map((l) => ({ ...laneJson(l), process: truth?.lanes.find((t) => t.id === l.id)?.process })),
+    /** As recorded by the run (a person's dismissals: "lanes finding list --json"). */
+    findings: state.findings,
+    loopBacks: state.loopBacks,
   };
 }
 
@@ -126,6 +129,13 @@ function summary(io: Io, state: RunState): string {
   if (used.some(Boolean)) lines.push(`  agents used ${describeUsage(sumUsage(used))}${used.some((u) => !u) ? ' (some agents did not report theirs)' : ''}`);
   for (const l of state.lanes) {
     for (const w of l.warnings) lines.push(s.yellow(`  ! ${l.id}: ${w.split('\n')[0]}`));
+  }
+  if (state.findings.length) {
+    const open = state.findings.filter(isOutstanding);
+    const loops = state.loopBacks.filter((x) => x.sent).length;
+    lines.push(
+      `  ⚑ ${state.findings.length} finding${state.findings.length === 1 ? '' : 's'}${open.length ? `, ${s.red(`${open.length} blocking and open (${open.map((f) => f.id).join(', ')})`)}` : ''}${loops ? `; ${loops} loop-back${loops === 1 ? '' : 's'}` : ''}: lanes finding list`,
+    );
   }
   return lines.join('\n') + '\n';
 }

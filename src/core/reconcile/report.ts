@@ -20,7 +20,7 @@ function changeSummary(files: FileChange[] | undefined): string {
   return `${files.length} file${files.length === 1 ? '' : 's'} (+${added} −${removed})`;
 }
 
-export function runReport(state: RunState, goal: string, radar?: RadarResult, queue?: QueueResult, findings: readonly FindingRecord[] = state.findings): string {
+export function runReport(state: RunState, goal: string, radar?: RadarResult, queue?: QueueResult, findings: readonly FindingRecord[] = state.findings ?? []): string {
   const lines: string[] = [];
   lines.push(`# Agent Lanes run ${state.runId}`, '');
   lines.push(`Goal: ${goal.trim()}`, '');
@@ -54,9 +54,10 @@ export function runReport(state: RunState, goal: string, radar?: RadarResult, qu
     }
     lines.push('');
   }
-  if (state.loopBacks.length) {
+  const loopBacks = state.loopBacks ?? []; // states written before loop-backs existed
+  if (loopBacks.length) {
     lines.push('## Loop-backs', '');
-    for (const lb of state.loopBacks) {
+    for (const lb of loopBacks) {
       const by = lb.by === 'person' ? 'by a person' : lb.by === 'merge-queue' ? 'by the merge queue' : `by ${possessive(lb.from)} finding`;
       lines.push(lb.sent ? `- ↺ ${lb.at.slice(11, 19)} **${lb.to}** sent back ${by} (${lb.finding})` : `- ⊘ ${lb.at.slice(11, 19)} **${lb.to}** not sent back ${by} (${lb.finding}): ${lb.reason ?? ''}`);
     }
