@@ -26,5 +26,8 @@ export const COMMANDS = {
   'agentLanes.resolveConflict': { trust: true },
   'agentLanes.commitResolution': { trust: true },
   'agentLanes.abortResolution': { trust: true },
+  'agentLanes.sendFindingBack': { trust: true },
+  'agentLanes.editAndSendFinding': { trust: true },
+  'agentLanes.dismissFinding': { trust: true },
 } as const;
 export type CommandId = keyof typeof COMMANDS;

@@ -12,7 +12,8 @@ import { planFromTemplate, TEMPLATES } from '../core/plan/templates';
 import { PlannerError, runPlanner } from '../core/planner/planner';
 import { changedFiles } from '../core/reconcile/diff';
 import { doctor, doctorMarkdown } from '../core/agents/doctor';
-import { describeError } from '../core/errors';
+import { describeError, PreconditionError } from '../core/errors';
+import type { FindingRecord } from '../core/run/findings';
 
 import { GitError } from '../core/git/git';
 import { runPaths } from '../core/run/state';
@@ -23,6 +24,8 @@ import type { FolderModel, WorkspaceModel } from './model';
 import { requireTrust, RunController, settings, UntrustedError } from './runs';
 import type { LaneTaskProvider } from './tasks';
 import { laneState, Node } from './tree';
+import { findingEditText } from './findingsView';
+import { ReconcilePanel } from './panel';
 
 import { COMMANDS, CommandId } from './commandIds';
 
@@ -36,6 +39,8 @@ export interface Deps {
 }
 
 type LaneArg = Node | { folder?: string; lane?: string } | vscode.Uri | undefined;
+/** A finding row of the tree, or `{ folder, runId?, id }` (runId: the folder's current run). */
+type FindingArg = Node | { folder?: string; runId?: string; id?: string } | undefined;
 
 function register(deps: Deps, id: CommandId, handler: (...args: never[]) => unknown): void {
   deps.context.subscriptions.push(
@@ -75,6 +80,33 @@ async function laneFrom(deps: Deps, arg: LaneArg, placeholder: string): Promise<
   if (!folder || !lanes.length) return undefined;
   const lane = await vscode.window.showQuickPick(lanes, { placeHolder: placeholder });
   return lane ? { folder, lane } : undefined;
+}
+
+/**
+ * The finding a command is about, as it stands now (a tree row can be older than a dismissal
+ * made meanwhile): read with a person's decisions applied.
+ */
+async function findingFrom(deps: Deps, arg: FindingArg): Promise<{ folder: FolderModel; runId: string; finding: FindingRecord } | undefined> {
+  await deps.model.ready;
+  let folder: FolderModel | undefined;
+  let runId: string | undefined;
+  let id: string | undefined;
+  if (arg && typeof arg === 'object' && 'kind' in arg) {
+    if (arg.kind !== 'finding') return undefined;
+    folder = arg.folder;
+    runId = arg.runId;
+    id = arg.finding.id;
+  } else if (arg && typeof arg === 'object' && typeof arg.id === 'string') {
+    folder = arg.folder === undefined ? deps.model.pick() : folderArg(deps, arg);
+    runId = typeof arg.runId === 'string' ? arg.runId : folder?.run?.runId;
+    id = arg.id.toUpperCase();
+  }
+  if (!folder || !runId || !id) return undefined;
+  const run = folder.run;
+  const findings = run?.runId === runId ? await folder.findingsFor(run) : await folder.session.findings(runId);
+  const finding = findings.find((f) => f.id === id);
+  if (!finding) throw new PreconditionError(`run ${runId} has no finding ${id}${findings.length ? `; it has ${findings.map((f) => f.id).join(', ')}` : ''}`, 'other');
+  return { folder, runId, finding };
 }
 
 /**
@@ -322,6 +354,66 @@ export function registerCommands(deps: Deps): void {
     const doc = await vscode.workspace.openTextDocument({ content: md, language: 'markdown' });
     await vscode.window.showTextDocument(doc, { preview: true });
     return r;
+  });
+
+  // ——— findings: a person sends one back (edited or not) or sets it aside ———
+
+  async function sendBack(t: { folder: FolderModel; runId: string; finding: FindingRecord }, text?: string) {
+    const r = await runs.sendFinding(t.folder, t.runId, t.finding.id, text);
+    if (r.kind === 'laneBusy') void vscode.window.showInformationMessage(`Agent Lanes: ${r.message}.`);
+    if (r.kind === 'sent') vscode.window.setStatusBarMessage(`$(reply) Agent Lanes: ${r.message}`, 8000);
+    await ReconcilePanel.get(t.runId)?.reload();
+    return r;
+  }
+
+  register(deps, 'agentLanes.sendFindingBack', async (arg?: FindingArg, text?: unknown) => {
+    const t = await findingFrom(deps, arg);
+    if (!t) return undefined;
+    return sendBack(t, typeof text === 'string' && text.trim() ? text : undefined);
+  });
+
+  register(deps, 'agentLanes.editAndSendFinding', async (arg?: FindingArg, text?: unknown) => {
+    const t = await findingFrom(deps, arg);
+    if (!t) return undefined;
+    const f = t.finding;
+    let edited = typeof text === 'string' && text.trim() ? text : undefined;
+    if (edited === undefined) {
+      edited = await vscode.window.showInputBox({
+        title: `Edit and Send ${f.id} Back to ${f.to}`,
+        prompt: `What ${f.to}'s agent is told about "${f.title}" (the finding's evidence goes along)`,
+        // One line: the input box has no line breaks.
+        value: findingEditText(f).replace(/\s*\n\s*/g, ' '),
+        ignoreFocusOut: true,
+        validateInput: (v) => (v.trim() ? undefined : 'Say what to fix, or use Send Back to send the finding as it is'),
+      });
+      if (edited === undefined) return undefined;
+    }
+    return sendBack(t, edited);
+  });
+
+  register(deps, 'agentLanes.dismissFinding', async (arg?: FindingArg, reason?: unknown) => {
+    const t = await findingFrom(deps, arg);
+    if (!t) return undefined;
+    const f = t.finding;
+    if (f.status === 'dismissed') {
+      void vscode.window.showInformationMessage(`Agent Lanes: ${f.id} is already dismissed.`);
+      return f;
+    }
+    let why = typeof reason === 'string' ? reason : undefined;
+    if (why === undefined) {
+      why = await vscode.window.showInputBox({
+        title: `Dismiss ${f.id}: ${f.title}`,
+        prompt: `Why set it aside? Optional; kept with the run.${f.blocking && f.status !== 'addressed' ? ` The merge queue no longer holds ${f.to} for it.` : ''}`,
+        placeHolder: 'e.g. known issue, tracked elsewhere',
+        ignoreFocusOut: true,
+      });
+      if (why === undefined) return undefined;
+    }
+    const after = await t.folder.session.dismissFinding(t.runId, f.id, why);
+    deps.log.info(`${t.folder.name}: dismissed ${f.id} of run ${t.runId}${why.trim() ? `: ${why.trim()}` : ''}`);
+    if (t.folder.run?.runId === t.runId) await t.folder.updateFindings();
+    await ReconcilePanel.get(t.runId)?.reload();
+    return after;
   });
 
   register(deps, 'agentLanes.refresh', async () => {

@@ -17,6 +17,7 @@ import { latestOnly } from '../core/util/latest';
 import type { LockOwner } from '../core/util/ownerLock';
 import { inspectState, RunTruth } from '../core/run/inspect';
 import { listRuns, readState, RunState, runPaths } from '../core/run/state';
+import { effectiveFindings, readDecisions, type FindingRecord } from '../core/run/findings';
 
 export interface ModelChange {
   folder: FolderModel;
@@ -43,9 +44,19 @@ export class FolderModel implements vscode.Disposable {
   truth?: RunTruth;
   live?: Orchestrator;
   radar: PairResult[] = [];
+  /**
+   * The current run's findings with a person's decisions applied (a dismissal is a file of its
+   * own beside the state, so the raw `run.findings` would miss it): what every view shows.
+   */
+  findings: FindingRecord[] = [];
+  /** Each shown finding's status and note, to tell which lanes' rows changed. */
+  private findingMarks = new Map<string, string>();
   private readonly disposables: vscode.Disposable[] = [];
   private stateWatcher?: vscode.FileSystemWatcher;
   private watchedStateFile?: string;
+  private decisionsWatcher?: vscode.FileSystemWatcher;
+  private watchedDecisions?: string;
+  private findingsTimer?: NodeJS.Timeout;
   private readonly emitter: vscode.EventEmitter<ModelChange>;
   private refreshTimer?: NodeJS.Timeout;
 
@@ -71,6 +82,17 @@ export class FolderModel implements vscode.Disposable {
         const before = JSON.stringify(this.radar);
         this.radar = pairs;
         if (JSON.stringify(this.radar) !== before) this.fire();
+      },
+    );
+    this.updateFindings = latestOnly(
+      async () => {
+        const run = this.run;
+        return { run, findings: run ? await this.findingsFor(run) : [] };
+      },
+      ({ run, findings }) => {
+        if (run !== this.run) return; // the run changed meanwhile: reloadRun set its findings
+        const changed = this.setFindings(findings);
+        if (changed.length) this.fire(changed);
       },
     );
   }
@@ -133,7 +155,51 @@ export class FolderModel implements vscode.Disposable {
       }
       this.watchState(id);
     }
+    const run = this.run;
+    const findings = run ? await this.findingsFor(run).catch(() => run.findings) : [];
+    if (run === this.run) this.setFindings(findings);
     if (fire) this.fire();
+  }
+
+  /** A run's findings with a person's decisions applied (the session's rule, on the state in hand). */
+  async findingsFor(run: RunState): Promise<FindingRecord[]> {
+    return effectiveFindings(run.findings, await readDecisions(this.session.runDir(run.runId)));
+  }
+
+  /**
+   * Recompute the current run's findings (after a finding, a loop-back, a decision) and refresh
+   * the lanes whose findings changed. One at a time; the latest wins.
+   */
+  readonly updateFindings: () => Promise<void>;
+
+  /** Keep `findings`; returns the lanes (both ends) of findings that are new or changed. */
+  private setFindings(findings: FindingRecord[]): string[] {
+    const marks = new Map(findings.map((f) => [f.id, `${f.from}|${f.to}|${f.status}|${f.note ?? ''}`]));
+    const changed = new Set<string>();
+    for (const f of findings) if (this.findingMarks.get(f.id) !== marks.get(f.id)) changed.add(f.from).add(f.to);
+    // Gone (another run): its lanes' rows too.
+    for (const [id, mark] of this.findingMarks) if (!marks.has(id)) for (const lane of mark.split('|').slice(0, 2)) changed.add(lane);
+    this.findings = findings;
+    this.findingMarks = marks;
+    if (this.run) this.watchDecisions(this.run.runId);
+    return [...changed];
+  }
+
+  /** A person's decisions (a dismissal here, or from the CLI) are files beside the state. */
+  private watchDecisions(runId: string): void {
+    const dir = this.session.runDir(runId);
+    if (this.decisionsWatcher && this.watchedDecisions === dir) return;
+    this.decisionsWatcher?.dispose();
+    const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dir), 'decisions/*.json'));
+    this.watchedDecisions = dir;
+    const later = () => {
+      clearTimeout(this.findingsTimer);
+      this.findingsTimer = setTimeout(() => void this.updateFindings(), 100);
+    };
+    w.onDidChange(later);
+    w.onDidCreate(later);
+    w.onDidDelete(later);
+    this.decisionsWatcher = w;
   }
 
   private watchState(runId: string): void {
@@ -157,9 +223,13 @@ export class FolderModel implements vscode.Disposable {
     this.run = o.state;
     this.truth = undefined;
     this.radar = [];
+    void this.updateFindings();
     const off = o.onEvent((e: RunEvent) => {
       if (e.type === 'lane-status' || e.type === 'warning') this.fire(e.type === 'lane-status' || e.lane ? [e.lane!] : undefined);
       if (e.type === 'lane-commit') void this.updateRadar();
+      // A finding, a loop-back, or a lane passing again (its findings addressed): the rows of both lanes.
+      if (e.type === 'finding' || e.type === 'loop-back' || e.type === 'lane-status') void this.updateFindings();
+      if (e.type === 'loop-back') this.fire([e.loopBack.from, e.loopBack.to]);
       if (e.type === 'run-finished') {
         off();
         this.live = undefined;
@@ -200,7 +270,9 @@ export class FolderModel implements vscode.Disposable {
 
   dispose(): void {
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.findingsTimer);
     this.stateWatcher?.dispose();
+    this.decisionsWatcher?.dispose();
     for (const d of this.disposables) d.dispose();
   }
 }

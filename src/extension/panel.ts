@@ -14,12 +14,14 @@ import { changedFiles, FileChange } from '../core/reconcile/diff';
 import type { OutsideLink } from '../core/reconcile/links';
 import type { PairResult } from '../core/reconcile/radar';
 import type { RunState } from '../core/run/state';
+import type { FindingRecord } from '../core/run/findings';
 import type { Selection } from '../core/session/session';
 import { validatePlanText } from '../core/plan/validate';
 import { latestOnly } from '../core/util/latest';
 import { buildPanelState, isMergeable, queueView } from '../shared/panelState';
 import { parseToHost, PanelState, QueueView, ToHost, ToWebview } from '../shared/protocol';
 import { laneUri } from './content';
+import { findingView, loopBackView } from './findingsView';
 import type { Log } from './log';
 import type { FolderModel, WorkspaceModel } from './model';
 import { requireTrust, RunController } from './runs';
@@ -39,6 +41,7 @@ export class ReconcilePanel implements vscode.Disposable {
   private pairs: PairResult[] = [];
   private outsideLinks: Record<string, OutsideLink[]> = {};
   private outOfScope: Record<string, string[]> = {};
+  private findings: FindingRecord[] = [];
   private readonly excluded = new Set<string>();
   private queue?: QueueView;
   private lastApply?: PanelState['lastApply'];
@@ -101,6 +104,11 @@ export class ReconcilePanel implements vscode.Disposable {
     return p;
   }
 
+  /** Show what is recorded now (after a change the model does not report, e.g. to an earlier run). */
+  reload(): Promise<void> {
+    return this.refresh();
+  }
+
   /** Settles once the panel has loaded what it shows. */
   loaded: Promise<void> = Promise.resolve();
 
@@ -121,6 +129,8 @@ export class ReconcilePanel implements vscode.Disposable {
       queue: this.queue,
       lastApply: this.lastApply,
       busy: this.busy,
+      findings: this.findings.map(findingView),
+      loopBacks: (this.run.loopBacks ?? []).map(loopBackView),
     });
   }
 
@@ -147,6 +157,8 @@ export class ReconcilePanel implements vscode.Disposable {
         for (const l of this.run.lanes) if (isMergeable(l) && !rec.lanes.includes(l.id)) this.excluded.add(l.id);
       }
     }
+    // With a person's decisions applied: a dismissal is a file beside the state.
+    this.findings = await this.folder.findingsFor(this.run).catch(() => this.run.findings ?? []);
     const j = await session.lastApply();
     this.lastApply = j && j.runId === runId && (j.step === 'done' || j.step === 'undone') ? { id: j.id, files: j.paths.length, undone: j.step === 'undone' } : undefined;
   }
@@ -256,7 +268,24 @@ export class ReconcilePanel implements vscode.Disposable {
         this.result('undo', true, `undid apply ${r.id}: ${r.restored.length} file(s) restored`);
         return true;
       }
+      case 'sendFinding':
+        return this.sendFinding(m.id, m.text);
+      case 'dismissFinding': {
+        this.setBusy(`dismissing ${m.id}…`);
+        const f = await this.folder.session.dismissFinding(this.run.runId, m.id, m.reason);
+        if (this.folder.run?.runId === this.run.runId) await this.folder.updateFindings();
+        this.result('dismissFinding', true, `${f.id} dismissed: it no longer holds ${f.to} in the merge queue`);
+        return true;
+      }
     }
+  }
+
+  /** Through the run controller: the live run takes it, or the run resumes (views attach). */
+  private async sendFinding(id: string, text?: string): Promise<boolean> {
+    this.setBusy(`sending ${id} back…`);
+    const r = await this.deps.runs.sendFinding(this.folder, this.run.runId, id, text);
+    this.result('sendFinding', r.kind === 'sent', r.message);
+    return r.kind === 'sent';
   }
 
   private async openDiff(lane: string, file: string, against?: string): Promise<boolean> {

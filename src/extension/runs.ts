@@ -7,13 +7,13 @@ import * as vscode from 'vscode';
 import { PRESETS, isPresetName } from '../core/agents/presets';
 import { resolveAgent } from '../core/agents/resolve';
 import { approvalKey, commandsOf } from './approval';
-import { describeError, LanesError } from '../core/errors';
+import { describeError, LanesError, PreconditionError } from '../core/errors';
 import { Orchestrator, RunRequest, speedup } from '../core/run/orchestrator';
 import type { IsolationSetting } from '../core/run/sandbox';
 import { NotApproved } from '../core/session/session';
 import { describeOwner } from '../core/util/ownerLock';
 import type { Plan } from '../core/plan/schema';
-import type { RunState } from '../core/run/state';
+import { FINAL_STATUSES, type RunState } from '../core/run/state';
 import type { Log } from './log';
 import type { FolderModel, WorkspaceModel } from './model';
 
@@ -61,10 +61,21 @@ export function settings(folder?: vscode.WorkspaceFolder): Settings {
   };
 }
 
+/** What became of a finding sent back. */
+export type SendOutcome =
+  /** The run working in this window took it, or the run resumed to re-run the lane. */
+  | { kind: 'sent'; message: string; runId: string; live: boolean }
+  /** The lane it is for is still working (in the live run): send it once that lane has ended. */
+  | { kind: 'laneBusy'; message: string }
+  | { kind: 'notApproved'; message: string };
+
 export class RunController implements vscode.Disposable {
   /** The status bar item of active runs (read by tests). */
   readonly status: vscode.StatusBarItem;
   private readonly subs: vscode.Disposable[] = [];
+  private readonly _onDidStartRun = new vscode.EventEmitter<{ folder: FolderModel; o: Orchestrator }>();
+  /** Every run this window starts or resumes, as it starts (after the views attach). */
+  readonly onDidStartRun = this._onDidStartRun.event;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -76,7 +87,7 @@ export class RunController implements vscode.Disposable {
     this.status = vscode.window.createStatusBarItem('agentLanes.status', vscode.StatusBarAlignment.Left, 50);
     this.status.name = 'Agent Lanes';
     this.status.command = 'agentLanes.plan.focus';
-    this.subs.push(this.status, model.onDidChange(() => this.updateStatus()));
+    this.subs.push(this.status, this._onDidStartRun, model.onDidChange(() => this.updateStatus()));
     this.installHooks();
   }
 
@@ -215,7 +226,14 @@ export class RunController implements vscode.Disposable {
         if (e.status === 'verifying') this.log.info(`> ${e.reason ?? ''}  [verify ${e.lane}]`);
       }
       if (e.type === 'warning') this.log.warn(`${e.lane ? `${e.lane}: ` : ''}${e.message}`);
+      if (e.type === 'finding') this.log.info(`${e.finding.from}: raised ${e.finding.id} for ${e.finding.to} (${e.finding.kind}${e.finding.blocking ? ', blocking' : ''}): ${e.finding.title}`);
+      if (e.type === 'loop-back') {
+        const lb = e.loopBack;
+        if (lb.sent) this.log.info(`${lb.to}: sent back by ${lb.by === 'run' ? lb.from : lb.by === 'person' ? 'a person' : 'the merge queue'} with ${lb.finding}`);
+        else this.log.warn(`${lb.to}: not sent back with ${lb.finding}: ${lb.reason ?? ''}`);
+      }
     });
+    this._onDidStartRun.fire({ folder, o });
     void o.run().then(
       (state) => this.finished(folder, state, nested).catch((e: unknown) => this.log.error(`after run ${o.runId}: ${describeError(e).logText}`)),
 
@@ -240,6 +258,55 @@ export class RunController implements vscode.Disposable {
     const pick = await (passed === state.lanes.length ? vscode.window.showInformationMessage(msg, 'Reconcile', 'Show Report') : vscode.window.showWarningMessage(msg, 'Reconcile', 'Show Report'));
     if (pick === 'Show Report') void vscode.commands.executeCommand('agentLanes.showRunReport', folder.folder.uri);
     if (pick === 'Reconcile') void vscode.commands.executeCommand('agentLanes.openReconcilePanel', folder.folder.uri);
+  }
+
+  /**
+   * Send the lane a finding is for back to its agent (with `text` in place of the finding's
+   * details). A run working in this window takes it at once; otherwise the run resumes for it
+   * (approval, views and terminals as for any run) and this resolves once it has started.
+   */
+  async sendFinding(folder: FolderModel, runId: string, id: string, text?: string): Promise<SendOutcome> {
+    requireTrust();
+    id = id.toUpperCase();
+    const live = folder.live;
+    if (live && live.runId === runId) {
+      const f = live.state.findings.find((x) => x.id === id);
+      if (f && (f.kind === 'approve' || f.kind === 'note')) throw new PreconditionError(`${f.id} is ${f.kind === 'approve' ? 'an approval' : 'a note'}: there is nothing to send back`, 'other');
+      if (await live.sendFinding(id, text)) {
+        this.log.info(`${folder.name}: ${id} sent back to ${f?.to ?? '?'} in run ${runId}${text ? ' (edited)' : ''}`);
+        await folder.updateFindings();
+        return { kind: 'sent', runId, live: true, message: `${id} sent back to ${f?.to ?? 'its lane'}: it runs again with it in run ${runId}` };
+      }
+      const to = f && live.state.lanes.find((l) => l.id === f.to);
+      if (to && !FINAL_STATUSES.has(to.status)) return { kind: 'laneBusy', message: `${to.id} is ${to.status}; send ${id} back once it has ended` };
+      // The run is ending: once it has, the run resumes for the finding.
+      await live.run().catch(() => undefined);
+    }
+    // Resolves as the run starts (the session waits for its end, which is reported like any run's).
+    let sub: vscode.Disposable | undefined;
+    const started = new Promise<Orchestrator>((resolve) => {
+      sub = this.onDidStartRun((e) => e.folder === folder && resolve(e.o));
+    });
+    const done = folder.session.sendFinding(runId, id, text);
+    let first: { o: Orchestrator } | { finding: { to: string } };
+    try {
+      first = await Promise.race([started.then((o) => ({ o })), done.then((r) => ({ finding: r.finding }))]);
+    } catch (e) {
+      if (e instanceof NotApproved) {
+        this.log.info(`${folder.name}: ${id} not sent back (the commands were not approved)`);
+        return { kind: 'notApproved', message: `${id} not sent back: the commands were not approved` };
+      }
+      throw e;
+    } finally {
+      sub?.dispose();
+    }
+    // The run goes on: its end is reported like any run's; a failure after its start is logged.
+    void done.then(
+      (r) => this.log.info(`${folder.name}: ${id} after its send-back: ${r.finding.status}; ${r.finding.to} ${r.state.lanes.find((l) => l.id === r.finding.to)?.status ?? '?'}`),
+      (e: unknown) => this.log.error(`send ${id} back: ${describeError(e).logText}`),
+    );
+    const to = 'o' in first ? first.o.state.findings.find((x) => x.id === id)?.to : first.finding.to;
+    return { kind: 'sent', runId, live: false, message: `${id} sent back to ${to ?? 'its lane'}: run ${runId} resumes to run it again` };
   }
 
   cancelLane(folder: FolderModel, lane: string): boolean {

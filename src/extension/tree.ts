@@ -1,8 +1,8 @@
 /**
  * The Plan view: the goal, then each lane with its role, a status icon, elapsed time, attempt,
- * dependencies and collisions; once a lane has run, the files it changed (click for a diff
- * against its base). Nodes have stable ids and per-state context values; only the nodes that
- * changed are refreshed.
+ * dependencies and collisions, the findings raised against it and by it and its loop-backs;
+ * once a lane has run, the files it changed (click for a diff against its base). Nodes have
+ * stable ids and per-state context values; only the nodes that changed are refreshed.
  */
 import * as vscode from 'vscode';
 import { describeIsolation } from '../core/run/sandbox';
@@ -12,6 +12,8 @@ import type { Lane } from '../core/plan/schema';
 import { validatePlanText } from '../core/plan/validate';
 import { laneSpending } from '../core/run/budget';
 import { formatDuration, laneTimes, type LaneState, type LaneStatus } from '../core/run/state';
+import type { FindingRecord, LoopBack } from '../core/run/findings';
+import { evidenceTail, findingContextValue, findingDescription, findingIcon, findingLabel, loopBackIcon, loopBackLabel, outstandingFor, outstandingText } from './findingsView';
 
 import { laneUri } from './content';
 import type { FolderModel, WorkspaceModel } from './model';
@@ -22,6 +24,9 @@ export type Node =
   | { kind: 'lane'; folder: FolderModel; lane: Lane }
   | { kind: 'file'; folder: FolderModel; lane: string; change: FileChange; base: string; head: string; outOfScope?: boolean }
   | { kind: 'info'; folder: FolderModel; lane: string; key: string; label: string; tooltip?: string; icon?: string }
+  /** A finding under the lane it is for (`side: 'to'`) or under the lane that raised it (`'from'`). */
+  | { kind: 'finding'; folder: FolderModel; lane: string; runId: string; finding: FindingRecord; side: 'to' | 'from' }
+  | { kind: 'loopBack'; folder: FolderModel; lane: string; runId: string; loopBack: LoopBack; index: number; side: 'to' | 'from' }
   | { kind: 'runs'; folder: FolderModel; count: number }
   | { kind: 'run'; folder: FolderModel; runId: string; goal: string; summary: string; status: string; current: boolean };
 
@@ -50,6 +55,12 @@ function runTime(runId: string): string {
   if (!m) return runId;
   const d = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
   return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+}
+
+/** "14:03:21" from an ISO time, in local time. */
+function clock(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 export function laneState(folder: FolderModel, id: string): LaneState | undefined {
@@ -163,6 +174,7 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
     if (st?.reason && ['failed', 'timed-out', 'skipped', 'cancelled'].includes(st.status)) {
       out.push({ kind: 'info', folder, lane: lane.id, key: 'reason', label: st.reason.split('\n')[0]!, tooltip: st.reason, icon: 'note' });
     }
+    out.push(...this.findingChildren(folder, lane.id));
     for (const w of st?.warnings ?? []) out.push({ kind: 'info', folder, lane: lane.id, key: `w-${w.slice(0, 40)}`, label: w.split('\n')[0]!, tooltip: w, icon: 'alert' });
     // Listing files runs git: only in trusted workspaces.
     if (st?.base && st.head && st.head !== st.base && vscode.workspace.isTrusted) {
@@ -184,6 +196,22 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
       }
       for (const change of files) out.push({ kind: 'file', folder, lane: lane.id, change, base: st.base, head: st.head, outOfScope: outside.has(change.path) || (change.oldPath !== undefined && outside.has(change.oldPath)) });
     }
+    return out;
+  }
+
+  /** Findings for the lane and by it (in the order they were raised), then its loop-backs. */
+  private findingChildren(folder: FolderModel, lane: string): Node[] {
+    const run = folder.run;
+    if (!run) return [];
+    const out: Node[] = [];
+    for (const finding of folder.findings) {
+      if (finding.to === lane) out.push({ kind: 'finding', folder, lane, runId: run.runId, finding, side: 'to' });
+      else if (finding.from === lane) out.push({ kind: 'finding', folder, lane, runId: run.runId, finding, side: 'from' });
+    }
+    run.loopBacks.forEach((loopBack, index) => {
+      if (loopBack.to === lane) out.push({ kind: 'loopBack', folder, lane, runId: run.runId, loopBack, index, side: 'to' });
+      else if (loopBack.from === lane) out.push({ kind: 'loopBack', folder, lane, runId: run.runId, loopBack, index, side: 'from' });
+    });
     return out;
   }
 
@@ -241,12 +269,20 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         if (st?.startedAt && !interrupted) bits.push(elapsed(st));
         if (st && st.attempts.length > 1) bits.push(`attempt ${st.attempts.length}`);
         if (collisions.some((c) => c.kind === 'conflict')) bits.push('⚠ conflicts');
+        const blocking = outstandingText(node.lane.id, node.folder.findings);
+        if (blocking) bits.push(blocking);
         item.description = bits.join(' · ');
         const md = new vscode.MarkdownString();
         md.appendMarkdown(`**${node.lane.id}** (${node.lane.role ?? 'implement'})\n\n`);
         md.appendText(node.lane.brief);
         if (st?.reason) md.appendMarkdown(`\n\n---\n`).appendText(st.reason.split('\n')[0]!);
         if (st) md.appendMarkdown(`\n\n$(${st.isolation && st.isolation !== 'none' ? 'lock' : 'unlock'}) `).appendText(describeIsolation({ lanes: [st] }).replace(/^lanes /, ''));
+        const outstanding = outstandingFor(node.lane.id, node.folder.findings);
+        if (outstanding.length) {
+          md.appendMarkdown(`\n\n---\n\n$(warning) **${outstanding.length === 1 ? 'A blocking finding is' : 'Blocking findings are'} unresolved:**\n`);
+          for (const f of outstanding) md.appendMarkdown('\n- ').appendText(findingLabel(f, 'to'));
+          md.appendMarkdown('\n\n').appendText(`The merge queue holds ${node.lane.id} until ${outstanding.length === 1 ? 'it is' : 'they are'} addressed (send back) or dismissed.`);
+        }
         md.supportThemeIcons = true;
         item.tooltip = md;
         item.contextValue = `lane:${status ?? 'idle'}${st?.head && st.base && st.head !== st.base ? ':changed' : ''}`;
@@ -281,6 +317,24 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         item.contextValue = node.current ? 'run:current' : 'run';
         return item;
       }
+      case 'finding':
+        return this.findingItem(node);
+      case 'loopBack': {
+        const lb = node.loopBack;
+        const item = new vscode.TreeItem(loopBackLabel(lb, node.side), vscode.TreeItemCollapsibleState.None);
+        item.id = `loopBack:${node.folder.root}:${node.runId}:${node.lane}:${node.index}`;
+        const icon = loopBackIcon(lb);
+        item.iconPath = new vscode.ThemeIcon(icon.id, icon.color ? new vscode.ThemeColor(icon.color) : undefined);
+        item.description = clock(lb.at);
+        const md = new vscode.MarkdownString();
+        md.appendMarkdown(lb.sent ? '**Loop-back**' : '**Loop-back not made**').appendText(` · ${lb.at.replace('T', ' ').slice(0, 19)}\n\n`);
+        md.appendText(`${lb.to} ${lb.sent ? 'was sent back' : 'was not sent back'} ${lb.by === 'person' ? 'by a person' : lb.by === 'merge-queue' ? 'by the merge queue' : `by the run, on ${lb.from}'s finding`} (${lb.finding})`);
+        if (lb.reason) md.appendMarkdown('\n\n').appendText(lb.reason);
+        if (!lb.sent) md.appendMarkdown('\n\n').appendText('Send the finding back yourself, or dismiss it.');
+        item.tooltip = md;
+        item.contextValue = lb.sent ? 'loopBack.sent' : 'loopBack.refused';
+        return item;
+      }
       case 'info': {
         const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
         item.id = `info:${node.folder.root}:${node.lane}:${node.key}`;
@@ -290,6 +344,29 @@ export class PlanTreeProvider implements vscode.TreeDataProvider<Node>, vscode.D
         return item;
       }
     }
+  }
+
+  private findingItem(node: Extract<Node, { kind: 'finding' }>): vscode.TreeItem {
+    const f = node.finding;
+    const item = new vscode.TreeItem(findingLabel(f, node.side), vscode.TreeItemCollapsibleState.None);
+    item.id = `finding:${node.folder.root}:${node.runId}:${node.lane}:${f.id}`;
+    const icon = findingIcon(f);
+    item.iconPath = new vscode.ThemeIcon(icon.id, icon.color ? new vscode.ThemeColor(icon.color) : undefined);
+    item.description = findingDescription(f);
+    item.contextValue = findingContextValue(f);
+    item.accessibilityInformation = { label: `${findingLabel(f, node.side)}; ${findingDescription(f)}${f.note ? `; ${f.note}` : ''}` };
+    const md = new vscode.MarkdownString(undefined, true);
+    md.appendMarkdown(`$(${icon.id}) **${f.id}** · `).appendText(`${findingDescription(f)}\n\n`);
+    md.appendText(`${f.source === 'merge-queue' ? `The merge queue, on ${f.from}'s failing check,` : f.from}${f.attempt ? ` (attempt ${f.attempt})` : ''} → ${f.to} · ${f.at.replace('T', ' ').slice(0, 19)}`);
+    md.appendMarkdown('\n\n**').appendText(f.title).appendMarkdown('**');
+    if (f.details) md.appendMarkdown('\n\n').appendText(f.details);
+    const e = f.evidence;
+    if (e?.files?.length) md.appendMarkdown('\n\n$(file) ').appendText(e.files.join(', '));
+    if (e?.command) md.appendMarkdown('\n\n$(terminal) Reproduce with:\n').appendCodeblock(e.command, 'sh');
+    if (e?.output) md.appendMarkdown('\n\nOutput (end):\n').appendCodeblock(evidenceTail(e.output), 'text');
+    if (f.note) md.appendMarkdown('\n\n---\n\n').appendText(f.note);
+    item.tooltip = md;
+    return item;
   }
 
   dispose(): void {

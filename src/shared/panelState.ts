@@ -16,7 +16,7 @@ function spendingOf(l: RunState['lanes'][number], budget: Budget | undefined): {
   return { ...(s.used ? { used: s.used } : {}), ...(s.budget ? { budget: s.budget } : {}) };
 }
 
-import type { LaneView, PairView, PanelState, QueueView } from './protocol';
+import type { FindingView, LaneView, LoopBackView, PairView, PanelState, QueueView } from './protocol';
 
 export interface PanelInput {
   folder: string;
@@ -36,6 +36,9 @@ export interface PanelInput {
   busy?: string;
   /** Each lane's budget (lane, else the plan's defaults). */
   budgets?: Record<string, Budget | undefined>;
+  /** The run's findings with a person's decisions applied, as views (the host builds them). */
+  findings?: FindingView[];
+  loopBacks?: LoopBackView[];
 }
 
 export function isMergeable(l: RunState['lanes'][number]): boolean {
@@ -46,6 +49,7 @@ export function buildPanelState(i: PanelInput): PanelState {
   const lanes: LaneView[] = i.run.lanes.map((l) => {
     const last = l.attempts[l.attempts.length - 1];
     const mergeable = isMergeable(l);
+    const blockedBy = (i.findings ?? []).filter((f) => f.to === l.id && f.outstanding).map((f) => f.id);
     return {
       id: l.id,
       role: i.roles[l.id] ?? 'implement',
@@ -58,13 +62,14 @@ export function buildPanelState(i: PanelInput): PanelState {
       outsideLinks: i.outsideLinks?.[l.id]?.map((x) => ({ path: displayPath(x.path), target: x.target })),
       ...(i.outOfScope?.[l.id] ? { outOfScope: i.outOfScope[l.id] } : {}),
       mergeable,
+      ...(blockedBy.length ? { blockedBy } : {}),
       ...spendingOf(l, i.budgets?.[l.id]),
     };
   });
   const pairs: PairView[] = i.pairs.map((p) => ({ a: p.a, b: p.b, kind: p.kind, files: p.files, ...(p.outOfScope ? { outOfScope: p.outOfScope } : {}), ...(p.inheritedBy ? { inheritedBy: p.inheritedBy } : {}) }));
   const used = i.run.lanes.flatMap((l) => l.attempts.map((a) => a.usage));
   const spend = used.some(Boolean) ? describeUsage(sumUsage(used)) : undefined;
-  return { folder: i.folder, runId: i.run.runId, goal: i.goal, lanes, pairs, queue: i.queue, lastApply: i.lastApply, busy: i.busy, spend };
+  return { folder: i.folder, runId: i.run.runId, goal: i.goal, lanes, pairs, queue: i.queue, lastApply: i.lastApply, busy: i.busy, spend, findings: i.findings ?? [], loopBacks: i.loopBacks ?? [] };
 }
 
 export function queueView(r: QueueResult): QueueView {
@@ -74,7 +79,15 @@ export function queueView(r: QueueResult): QueueView {
     merged: r.merged,
     held: r.held.map((h) => ({ lane: h.lane, reason: h.reason })),
     verify: r.verify ? { command: r.verify.command, passed: r.verify.passed, exit: r.verify.exit, outputTail: r.verify.outputTail } : undefined,
-    culprit: culpritRound?.culprit ? { lane: culpritRound.culprit.lane, outputTail: culpritRound.culprit.verify.outputTail, probes: culpritRound.culprit.probes } : undefined,
+    culprit: culpritRound?.culprit
+      ? {
+          lane: culpritRound.culprit.lane,
+          outputTail: culpritRound.culprit.verify.outputTail,
+          probes: culpritRound.culprit.probes,
+          ...(culpritRound.culprit.blame && culpritRound.culprit.blame.lane !== culpritRound.culprit.lane ? { blamed: culpritRound.culprit.blame.lane } : {}),
+          ...(culpritRound.culprit.decision ? { decision: culpritRound.culprit.decision.slice(0, 4000) } : {}),
+        }
+      : undefined,
     sentBack: r.sentBack,
     head: r.head,
     passed: r.passed,

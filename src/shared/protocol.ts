@@ -11,6 +11,8 @@ z.config({ jitless: true });
 
 const id = z.string().min(1).max(200);
 const filePath = z.string().min(1).max(4096);
+/** A finding's id in its run: F1, F2, … */
+const findingId = z.string().regex(/^F\d{1,6}$/);
 
 export const FileView = z.object({
   path: filePath,
@@ -41,6 +43,51 @@ export const LaneView = z.object({
   outOfScope: z.array(filePath).optional(),
   /** Symlinks its work adds that point outside the repository: applied only when accepted. */
   outsideLinks: z.array(z.object({ path: filePath, target: z.string().max(4096) })).optional(),
+  /** Blocking findings for it not yet addressed or dismissed: the merge queue holds it. */
+  blockedBy: z.array(findingId).optional(),
+});
+
+/** A finding one lane raised about another's work (or the merge queue, on a check's evidence). */
+export const FindingView = z.object({
+  id: findingId,
+  from: id,
+  to: id,
+  kind: z.enum(['bug', 'changes', 'approve', 'note']),
+  status: z.enum(['open', 'sent', 'addressed', 'dismissed']),
+  blocking: z.boolean(),
+  source: z.enum(['agent', 'merge-queue']),
+  title: z.string().max(1000),
+  details: z.string().max(8000).optional(),
+  /** Why it has its status ("not sent back: impl has no retries left…", "dismissed by VS Code: …"). */
+  note: z.string().max(2000).optional(),
+  evidence: z
+    .object({
+      command: z.string().max(2000).optional(),
+      /** The end of the output. */
+      output: z.string().max(8200).optional(),
+      files: z.array(z.string().max(1000)).max(50).optional(),
+    })
+    .optional(),
+  at: z.string().max(100),
+  /** "bug · blocking · sent back" */
+  description: z.string().max(200),
+  /** A codicon id. */
+  icon: z.string().max(100),
+  /** Blocking and not done with: its lane is held by the merge queue. */
+  outstanding: z.boolean(),
+  actions: z.array(z.enum(['send', 'edit', 'dismiss'])),
+  /** What the edit box starts with. */
+  editText: z.string().max(8000),
+});
+
+export const LoopBackView = z.object({
+  at: z.string().max(100),
+  from: id,
+  to: id,
+  finding: z.string().max(1000),
+  by: z.enum(['run', 'person', 'merge-queue']),
+  sent: z.boolean(),
+  text: z.string().max(2000),
 });
 
 export const PairView = z.object({
@@ -60,7 +107,17 @@ export const QueueView = z.object({
   merged: z.array(id),
   held: z.array(z.object({ lane: id, reason: z.string() })),
   verify: z.object({ command: z.string(), passed: z.boolean(), exit: z.string(), outputTail: z.string() }).optional(),
-  culprit: z.object({ lane: id, outputTail: z.string(), probes: z.number() }).optional(),
+  culprit: z
+    .object({
+      lane: id,
+      outputTail: z.string(),
+      probes: z.number(),
+      /** The lane blamed on the evidence of the failing output, when not the culprit itself. */
+      blamed: id.optional(),
+      /** The queue's decision in words ("blamed impl: …", "sent tests back: …"). */
+      decision: z.string().max(4000).optional(),
+    })
+    .optional(),
   sentBack: z.array(z.object({ lane: id, result: z.string() })),
   head: z.string().optional(),
   passed: z.boolean().optional(),
@@ -77,6 +134,8 @@ export const PanelState = z.object({
   busy: z.string().optional(),
   /** What the run's agents used in all, when any reported it. */
   spend: z.string().max(300).optional(),
+  findings: z.array(FindingView),
+  loopBacks: z.array(LoopBackView),
 });
 
 export const ToHost = z.discriminatedUnion('type', [
@@ -93,6 +152,10 @@ export const ToHost = z.discriminatedUnion('type', [
   /** A held-back lane on the integration: only what does not conflict, or everything with markers. */
   z.strictObject({ type: z.literal('applyLane'), lane: id, how: z.enum(['nonConflicting', 'markers']) }),
   z.strictObject({ type: z.literal('undo') }),
+  /** Send the lane a finding is for back to its agent; `text` replaces the finding's details. */
+  z.strictObject({ type: z.literal('sendFinding'), id: findingId, text: z.string().trim().min(1).max(20000).optional() }),
+  /** Set a finding aside (it no longer holds its lane), with an optional reason. */
+  z.strictObject({ type: z.literal('dismissFinding'), id: findingId, reason: z.string().trim().max(2000).optional() }),
 ]);
 
 export const ToWebview = z.discriminatedUnion('type', [
@@ -104,6 +167,8 @@ export type FileView = z.infer<typeof FileView>;
 export type LaneView = z.infer<typeof LaneView>;
 export type PairView = z.infer<typeof PairView>;
 export type QueueView = z.infer<typeof QueueView>;
+export type FindingView = z.infer<typeof FindingView>;
+export type LoopBackView = z.infer<typeof LoopBackView>;
 export type PanelState = z.infer<typeof PanelState>;
 export type ToHost = z.infer<typeof ToHost>;
 export type ToWebview = z.infer<typeof ToWebview>;

@@ -4,7 +4,7 @@
  * always inserted as text (textContent), never as HTML. Keyboard: every control is a button,
  * checkbox or text field in tab order; the radar matrix cells are buttons.
  */
-import { parseToWebview, PanelState, ToHost } from '../shared/protocol';
+import { FindingView, parseToWebview, PanelState, ToHost } from '../shared/protocol';
 import { radarMatrix } from '../shared/panelState';
 
 interface VsCodeApi {
@@ -22,6 +22,28 @@ vscode.setState({ folder: decodeURIComponent(document.body.dataset.folder ?? '')
 let state: PanelState | undefined;
 const results: { ok: boolean; text: string }[] = [];
 const send = (m: ToHost) => vscode.postMessage(m);
+
+// Every state the host sends redraws the panel (several a second while lanes work): what a person
+// is typing and which folds are open survive the redraw, by element id.
+const drafts = new Map<string, string>();
+const opened = new Set<string>();
+function draft<T extends HTMLTextAreaElement | HTMLInputElement>(e: T, initial = ''): T {
+  e.value = drafts.get(e.id) ?? initial;
+  e.addEventListener('input', () => drafts.set(e.id, e.value));
+  return e;
+}
+function fold(e: HTMLDetailsElement): HTMLDetailsElement {
+  e.open = opened.has(e.id);
+  e.addEventListener('toggle', () => (e.open ? opened.add(e.id) : opened.delete(e.id)));
+  return e;
+}
+/** Forget a draft and close its fold once it has been sent. */
+function sent(...ids: string[]): void {
+  for (const id of ids) {
+    drafts.delete(id);
+    opened.delete(id);
+  }
+}
 
 type Attrs = Record<string, string>;
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: (Node | string | undefined)[]): HTMLElementTagNameMap[K] {
@@ -60,6 +82,10 @@ function lanesSection(s: PanelState): HTMLElement {
     );
     const lane = el('div', { class: 'lane', 'data-lane': l.id }, head);
     if (l.reason && l.status !== 'passed') lane.append(el('div', { class: 'muted reason' }, l.reason.split('\n')[0]!));
+    if (l.blockedBy?.length) {
+      const ids = l.blockedBy.join(', ');
+      lane.append(el('div', { class: 'bad blocked-by', role: 'note' }, icon('warning'), ` ${ids} ${l.blockedBy.length === 1 ? 'is' : 'are'} unresolved: the merge queue holds ${l.id} until ${l.blockedBy.length === 1 ? 'it is' : 'they are'} addressed or dismissed (see Findings)`));
+    }
     for (const x of l.outsideLinks ?? []) {
       lane.append(el('div', { class: 'bad outside-link', role: 'alert' }, icon('warning'), ` symlink ${x.path} → ${x.target} points outside the repository: applied only if you accept it`));
     }
@@ -76,8 +102,20 @@ function lanesSection(s: PanelState): HTMLElement {
     if (l.files.length) lane.append(list);
     // Feedback folds away behind one small action per lane: the radar and queue stay in view.
     const actions = el('div', { class: 'actions' });
-    const fb = el('textarea', { rows: '2', id: `feedback-${l.id}`, placeholder: `Feedback for ${l.id}: it runs again with this in its brief`, 'aria-label': `feedback for lane ${l.id}` }) as HTMLTextAreaElement;
-    const details = el('details', { class: 'feedback' }, el('summary', {}, icon('comment-discussion'), ' Send feedback…'), fb, button('Send', 'send', () => fb.value.trim() && send({ type: 'sendFeedback', lane: l.id, text: fb.value }), { class: 'secondary' }));
+    const fb = draft(el('textarea', { rows: '2', id: `feedback-${l.id}`, placeholder: `Feedback for ${l.id}: it runs again with this in its brief`, 'aria-label': `feedback for lane ${l.id}` }));
+    const details = fold(
+      el(
+        'details',
+        { class: 'feedback', id: `feedback-fold-${l.id}` },
+        el('summary', {}, icon('comment-discussion'), ' Send feedback…'),
+        fb,
+        button('Send', 'send', () => {
+          if (!fb.value.trim()) return;
+          send({ type: 'sendFeedback', lane: l.id, text: fb.value });
+          sent(fb.id, `feedback-fold-${l.id}`);
+        }, { class: 'secondary' }),
+      ),
+    );
     actions.append(details);
     if (l.mergeable) actions.append(button('Reject lane', 'trash', () => send({ type: 'rejectLane', lane: l.id }), { class: 'secondary' }));
     lane.append(actions);
@@ -130,6 +168,91 @@ function radarSection(s: PanelState): HTMLElement {
   return sec;
 }
 
+const FINDING_CLASS: Record<FindingView['status'], string> = { open: 'bad', sent: 'sent', addressed: 'ok', dismissed: 'muted' };
+
+function findingActions(f: FindingView): HTMLElement | undefined {
+  if (!f.actions.length) return undefined;
+  const bar = el('div', { class: 'actions' });
+  if (f.actions.includes('send')) bar.append(button('Send back', 'reply', () => send({ type: 'sendFinding', id: f.id }), { class: 'secondary', title: `Run ${f.to} again with ${f.id} in its brief` }));
+  if (f.actions.includes('edit')) {
+    const text = draft(el('textarea', { rows: '4', id: `finding-text-${f.id}`, 'aria-label': `what ${f.to} is told about ${f.id}` }), f.editText);
+    const foldId = `finding-edit-${f.id}`;
+    bar.append(
+      fold(
+        el(
+          'details',
+          { class: 'feedback', id: foldId },
+          el('summary', {}, icon('edit'), ' Edit and send back…'),
+          text,
+          button('Send back', 'reply', () => {
+            if (!text.value.trim()) return;
+            send({ type: 'sendFinding', id: f.id, text: text.value });
+            sent(text.id, foldId);
+          }, { class: 'secondary', title: `Run ${f.to} again with this text in place of ${f.id}'s details (its title and evidence go along)` }),
+        ),
+      ),
+    );
+  }
+  if (f.actions.includes('dismiss')) {
+    const reason = draft(el('input', { type: 'text', id: `finding-reason-${f.id}`, placeholder: 'Why? (optional)', 'aria-label': `why dismiss ${f.id}` }));
+    const foldId = `finding-dismiss-${f.id}`;
+    bar.append(
+      fold(
+        el(
+          'details',
+          { class: 'feedback', id: foldId },
+          el('summary', {}, icon('circle-slash'), ' Dismiss…'),
+          reason,
+          button('Dismiss', 'circle-slash', () => {
+            send({ type: 'dismissFinding', id: f.id, ...(reason.value.trim() ? { reason: reason.value } : {}) });
+            sent(reason.id, foldId);
+          }, { class: 'secondary', title: f.outstanding ? `Set ${f.id} aside: the merge queue no longer holds ${f.to} for it` : `Set ${f.id} aside` }),
+        ),
+      ),
+    );
+  }
+  return bar;
+}
+
+/** What lanes found in each other's work, what was sent back (or not, and why), with the actions. */
+function findingsSection(s: PanelState): HTMLElement | undefined {
+  if (!s.findings.length && !s.loopBacks.length) return undefined;
+  const sec = el('section', { 'aria-labelledby': 'findings-h' }, el('h2', { id: 'findings-h' }, 'Findings'));
+  for (const f of s.findings) {
+    const from = f.source === 'merge-queue' ? `merge queue (${f.from}'s check)` : f.from;
+    const head = el(
+      'div',
+      { class: 'finding-head' },
+      el('span', { class: FINDING_CLASS[f.status] }, icon(f.icon)),
+      el('span', { class: 'finding-id' }, f.id),
+      el('span', {}, `${from} → ${f.to}`),
+      el('span', { class: `muted${f.outstanding ? ' bad' : ''}` }, f.description),
+    );
+    const box = el('div', { class: `finding finding-${f.status}`, 'data-finding': f.id }, head, el('div', { class: 'finding-title' }, f.title));
+    if (f.details) box.append(el('div', { class: 'finding-details' }, f.details));
+    if (f.note) box.append(el('div', { class: 'muted' }, f.note));
+    const e = f.evidence;
+    if (e) {
+      const ev = fold(el('details', { class: 'evidence', id: `finding-evidence-${f.id}` }, el('summary', {}, icon('terminal'), ' Evidence')));
+      if (e.command) ev.append(el('p', {}, 'Reproduce with ', el('code', {}, e.command)));
+      if (e.files?.length) ev.append(el('p', {}, `Where: ${e.files.join(', ')}`));
+      if (e.output) ev.append(el('pre', {}, e.output));
+      box.append(ev);
+    }
+    const actions = findingActions(f);
+    if (actions) box.append(actions);
+    sec.append(box);
+  }
+  if (s.loopBacks.length) {
+    const list = el('ul', { class: 'loop-backs', 'aria-label': 'loop-backs' });
+    for (const lb of s.loopBacks) {
+      list.append(el('li', { class: lb.sent ? '' : 'bad' }, icon(lb.sent ? 'reply' : 'circle-slash'), ` ${lb.at.slice(11, 19)} ${lb.text}`));
+    }
+    sec.append(el('h3', {}, 'Loop-backs'), list);
+  }
+  return sec;
+}
+
 function queueSection(s: PanelState): HTMLElement {
   const sec = el('section', { 'aria-labelledby': 'queue-h' }, el('h2', { id: 'queue-h' }, 'Merge queue'));
   const bar = el(
@@ -163,6 +286,8 @@ function queueSection(s: PanelState): HTMLElement {
       if (q.culprit) {
         sec.append(el('p', { class: 'bad' }, `The bisect (${q.culprit.probes} probe${q.culprit.probes === 1 ? '' : 's'}) found that merging ${q.culprit.lane} breaks the check:`));
         sec.append(el('pre', {}, q.culprit.outputTail));
+        if (q.culprit.blamed) sec.append(el('p', { class: 'decision' }, icon('law'), ` On the evidence of that output, ${q.culprit.blamed} is at fault, not ${q.culprit.lane}.`));
+        if (q.culprit.decision) sec.append(el('p', { class: 'decision muted' }, `Decision: ${q.culprit.decision}`));
       }
       for (const b of q.sentBack) sec.append(el('p', {}, `Sent ${b.lane} back to its agent: ${b.result}`));
     }
@@ -180,6 +305,7 @@ function summary(s: PanelState): HTMLElement {
     count(['cancelled', 'skipped']) ? `${count(['cancelled', 'skipped'])} cancelled` : '',
     count(['running', 'verifying', 'queued', 'blocked']) ? `${count(['running', 'verifying', 'queued', 'blocked'])} still running` : '',
     `${s.pairs.filter((p) => p.kind === 'conflict').length} conflicting pair(s)`,
+    s.findings.some((f) => f.outstanding) ? `${s.findings.filter((f) => f.outstanding).length} blocking finding(s) unresolved` : '',
     s.queue ? (s.queue.running ? 'queue running' : s.queue.passed ? `queue passed (${s.queue.merged.length} integrated)` : 'queue not passed') : 'queue not run',
     s.spend ? `agents used ${s.spend}` : '',
   ].filter(Boolean);
@@ -192,6 +318,7 @@ function render(): void {
   root.replaceChildren(
     el('header', {}, el('h1', {}, `Reconcile run ${state.runId}`), el('p', { class: 'goal' }, state.goal), summary(state)),
     radarSection(state),
+    ...[findingsSection(state)].filter((x): x is HTMLElement => !!x),
     queueSection(state),
     lanesSection(state),
     el('section', { 'aria-labelledby': 'results-h', class: 'results' }, el('h2', { id: 'results-h' }, 'Results'), ...results.slice(-6).reverse().map((r) => el('p', { class: r.ok ? 'ok' : 'bad' }, r.text))),

@@ -24,6 +24,7 @@ export function run(): Promise<void> {
     require('./tasks.test');
     require('./recovery.test');
     require('./panel.test');
+    require('./findings.test');
   }
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {

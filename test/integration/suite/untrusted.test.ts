@@ -17,6 +17,10 @@ describe('Restricted Mode', () => {
     for (const id of ['agentLanes.runPlan', 'agentLanes.resumeRun', 'agentLanes.cleanUp']) {
       assert.strictEqual(await vscode.commands.executeCommand(id, f.folder.uri), undefined, id);
     }
+    // Findings are shown, but nobody sends one back or dismisses one here.
+    for (const id of ['agentLanes.sendFindingBack', 'agentLanes.editAndSendFinding', 'agentLanes.dismissFinding']) {
+      assert.strictEqual(await vscode.commands.executeCommand(id, { folder: f.root, runId: 'any', id: 'F1' }, 'text'), undefined, id);
+    }
     await assert.rejects(a.runs.start(f), /Restricted Mode/);
     assert.strictEqual(fs.existsSync(path.join(workspaceDir(), '.git', 'lanes')), false, 'no run was created');
   });
