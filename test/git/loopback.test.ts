@@ -310,6 +310,7 @@ describe('loop back', function () {
           'write=.lanes/memory/findings/b.json:{"to":"impl"}',
           'write=.lanes/memory/findings/c.json:not json',
           'write=.lanes/memory/findings/d.json:{"to":"impl","title":"works","blocking":false}',
+          ...Array.from({ length: 21 }, (_, i) => `write=.lanes/memory/findings/e${String(i).padStart(2, '0')}.json:{"to":"impl","title":"flood ${i}","kind":"note"}`),
           'write=src/b.js:2',
         ),
       },
@@ -321,7 +322,9 @@ describe('loop back', function () {
     assert.match(w, /a\.json was not recorded: "to": the plan has no lane "nobody"; use one of impl/);
     assert.match(w, /b\.json was not recorded: "title": say what is wrong/);
     assert.match(w, /c\.json was not recorded: not valid JSON/);
-    assert.deepEqual(state.findings.map((f) => [f.from, f.to, f.title, f.blocking]), [['tests', 'impl', 'works', false]]);
+    assert.equal(state.findings.length, 20, 'at most 20 findings from one attempt');
+    assert.deepEqual(state.findings.slice(0, 1).map((f) => [f.from, f.to, f.title, f.blocking]), [['tests', 'impl', 'works', false]]);
+    assert.match(w, /more than 20 findings in one attempt/);
     assert.ok(existsSync(path.join(tests.worktree, '.lanes/memory/findings/a.json.invalid')), String(readdirSync(path.join(tests.worktree, '.lanes/memory/findings'))));
     assert.equal(git(repo, 'show', '--stat', '--format=', tests.head!).includes('.lanes'), false, 'finding files are never committed');
   });

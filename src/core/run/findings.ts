@@ -25,6 +25,8 @@ export type FindingKind = (typeof FINDING_KINDS)[number];
 export const FINDING_STATUSES = ['open', 'sent', 'addressed', 'dismissed'] as const;
 export type FindingStatus = (typeof FINDING_STATUSES)[number];
 
+/** Most findings one attempt of a lane may raise (an agent in a loop must not flood the run). */
+export const MAX_FINDINGS_PER_ATTEMPT = 20;
 /** Longest evidence output kept (its end: where a failure usually is). */
 export const MAX_EVIDENCE_OUTPUT = 8000;
 const MAX_TITLE = 300;

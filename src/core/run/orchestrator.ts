@@ -49,6 +49,7 @@ import {
   FindingRecord,
   findingsForLaneText,
   LoopBack,
+  MAX_FINDINGS_PER_ATTEMPT,
   nextFindingId,
   readDecisions,
   setFindingStatus,
@@ -422,9 +423,13 @@ export class Orchestrator {
   private collectFindings(l: LaneState, attempt: number): Promise<number> {
     return this.findingsMutex.run(async () => {
       const ids = this.plan.lanes.map((x) => x.id);
+      const at = l.attempts.length || attempt;
+      let taken = this.state.findings.filter((f) => f.from === l.id && f.attempt === at).length;
       const check = (raw: unknown) => {
         const r = checkFindingFile(raw, l.id, ids);
-        return r.ok ? undefined : r.problem;
+        if (!r.ok) return r.problem;
+        if (++taken > MAX_FINDINGS_PER_ATTEMPT) return `more than ${MAX_FINDINGS_PER_ATTEMPT} findings in one attempt; raise the ones that matter most`;
+        return undefined;
       };
       for (const c of await takeFindingFiles(l.worktree, check)) {
         const checked = c.problem ? { ok: false as const, problem: c.problem } : checkFindingFile(c.raw, l.id, ids);
@@ -436,7 +441,6 @@ export class Orchestrator {
           if (!l.warnings.includes(m)) this.warn(m, l);
           continue;
         }
-        const at = l.attempts.length || attempt;
         // The same problem raised again (a retry): the finding it already is, with the new evidence.
         const same = this.state.findings.find((f) => f.from === l.id && f.to === checked.value.to && f.kind === checked.value.kind && f.title === checked.value.title && (f.status === 'open' || f.status === 'sent'));
         if (same) {
