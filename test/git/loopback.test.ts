@@ -77,6 +77,7 @@ describe('loop back', function () {
     const text = execFileSync('cat', [impl.attempts[1]!.briefFile], { encoding: 'utf8' });
     assert.match(text, /Lane `tests` found a problem in your work \(finding F1, blocking\)/);
     assert.match(text, /range\(3\) has 3 items/);
+    assert.doesNotMatch(text, /## Findings for you/, 'the finding is in the feedback, not twice (agents are paid by the token)');
     // tests re-ran on top of the fix (lineage): impl's new head is in its history.
     assert.equal(git(repo, 'merge-base', '--is-ancestor', impl.head!, tests.head!), '');
     // The test file is unchanged: one commit on tests' branch wrote it.

@@ -468,7 +468,9 @@ export class Orchestrator {
 
   /** Findings for this lane that are not done with (its brief lists them). */
   private async findingsFor(l: LaneState): Promise<FindingRecord[]> {
-    return (await this.currentFindings()).filter((f) => f.to === l.id && f.kind !== 'approve' && (f.status === 'open' || f.status === 'sent'));
+    // Findings it was sent back with are in its feedback already (evidence and all): not twice.
+    const inFeedback = this.laneFeedback.has(l.id) || !!this.opts.feedback?.[l.id];
+    return (await this.currentFindings()).filter((f) => f.to === l.id && f.kind !== 'approve' && (f.status === 'open' || (f.status === 'sent' && !inFeedback)));
   }
 
   /** What `lanes finding list` reads in each lane's worktree, written when it changed. */
