@@ -139,7 +139,10 @@ describe('sandboxed lanes (bubblewrap)', function () {
     writePlan(repo, [{ id: 'o', agent: { command: ['sh', '-c', `setsid sh -c 'sleep 1000; echo ${marker}' & sleep 1000; echo ${marker}`] } }]);
     const child = spawn(process.execPath, ['--import', require.resolve('tsx'), path.join(ROOT, 'src/cli/index.ts'), 'run', '--worktree-root', tempDir('lanes-wt-')], { cwd: repo.dir, stdio: 'ignore' });
     try {
-      await waitFor(() => processesMentioning(marker).length >= 2, 30000, 'the agent and its daemon to start');
+      // Both bwrap processes, the agent's shell and its daemon: the sandbox has started. (Killed
+      // while bubblewrap itself starts, between its inner fork and its PR_SET_PDEATHSIG, the inner
+      // one can miss its parent's death: a window of bubblewrap's own, not this guarantee's.)
+      await waitFor(() => processesMentioning(marker).length >= 4, 30000, 'the agent and its daemon to start');
       child.kill('SIGKILL');
       await waitFor(() => processesMentioning(marker).length === 0, 10000, 'the lane\'s processes to die with the orchestrator');
     } finally {
