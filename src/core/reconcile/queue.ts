@@ -265,7 +265,7 @@ export class MergeQueue {
         verify: found.verify,
         probes: found.probes,
         blame,
-        decision: blame ? `blamed ${blame.lane}: ${blame.reason}` : `sent ${culprit} back: the failing output names no code of another integrated lane under its tests`,
+        decision: blame ? `blamed ${blame.lane}: ${blame.reason}` : `${culprit} is at fault: the failing output names no test of its own that runs another integrated lane's code`,
       };
       this.o.onProgress?.(`the merge of ${culprit} breaks ${found.verify.command} (found in ${found.probes} probe(s))${blame ? `; on the evidence, ${blame.lane} is at fault` : ''}`);
       const dependents = [...this.graph.descendants(target)].filter((d) => candidates.includes(d) && d !== keep);
