@@ -197,6 +197,53 @@ describe('loop back', function () {
     assert.match(report, /blamed \*\*impl\*\*/);
   });
 
+  it('the queue blames by the lines a stack trace names (attribution), and records why', async () => {
+    const repo = repoWithRange();
+    const PARSE_BAD = "module.exports = function parse(s) {\n  if (!s) throw new Error('empty input');\n  return s.trim();\n};";
+    const PARSE_OK = "module.exports = function parse(s) {\n  if (!s) return '';\n  return s.trim();\n};";
+    const PTEST = "const test = require('node:test'); const assert = require('node:assert'); const parse = require('../src/parse.js'); test('parse of nothing is empty', () => assert.strictEqual(parse(''), ''));";
+    writePlan(
+      repo,
+      [
+        { id: 'impl', agent: agent(`write-first=src/parse.js:${PARSE_BAD}`, `write-later=src/parse.js:${PARSE_OK}`), retries: 1 },
+        { id: 'tests', agent: agent(`write=test/parse.test.js:${PTEST}`) },
+      ],
+      { verify: ['node', '--test', 'test/'] },
+    );
+    const s = await session(repo);
+    const state = await (await s.run()).run();
+    const q = await s.mergeQueue(state.runId);
+    assert.equal(q.passed, true, q.verify?.outputTail);
+    const blame = q.rounds.find((r) => r.culprit)!.culprit!.blame!;
+    assert.equal(blame.lane, 'impl');
+    assert.ok(blame.exercised.some((e) => e.file === 'src/parse.js' && e.line === 2 && e.how === 'output'), JSON.stringify(blame));
+    assert.match(blame.reason, /the failure runs through src\/parse\.js:2, written by impl/);
+    const { text: report } = await s.report(state.runId);
+    assert.match(report, /Decision: blamed \*\*impl\*\*, not tests/);
+    assert.match(report, /`src\/parse\.js:2` \(impl, named in the output\)/);
+  });
+
+  it('a failing test of the breaking lane that runs no other lane\'s code: the breaking lane goes back, as before', async () => {
+    const repo = repoWithRange();
+    const SELF = "const test = require('node:test'); const assert = require('node:assert'); test('wrong on its own', () => assert.strictEqual(1 + 1, 3));";
+    writePlan(
+      repo,
+      [
+        { id: 'impl', agent: agent(`write=src/range.js:${FIXED}`) },
+        { id: 'tests', agent: agent(`write-first=test/self.test.js:${SELF}`, "write-later=test/self.test.js:require('node:test')('fine', () => {});"), retries: 1 },
+      ],
+      { verify: ['node', '--test', 'test/'] },
+    );
+    const s = await session(repo);
+    const state = await (await s.run()).run();
+    const q = await s.mergeQueue(state.runId);
+    assert.equal(q.passed, true, q.verify?.outputTail);
+    const c = q.rounds.find((r) => r.culprit)!.culprit!;
+    assert.equal(c.blame, undefined);
+    assert.match(c.decision!, /tests is at fault/);
+    assert.deepEqual(q.sentBack.map((x) => x.lane), ['tests']);
+  });
+
   it('a person sends an open finding back with edited text (CLI): the lane runs again with it, and the finder on top', async () => {
     const repo = repoWithRange();
     // Loop-backs are off: the finding stays open for the person.
