@@ -54,7 +54,8 @@ const testLane = (l: RepoLayout, extra: Partial<Lane> = {}): Lane => ({
   role: 'test',
   brief:
     'Write tests for the goal: the normal path, edge cases and failures. Read the shared memory for the names and signatures the implement lane chose. ' +
-    'Change only test files.',
+    'Change only test files. When a test exposes a bug in the implementation, keep the test as it is and raise a finding for the implement lane ' +
+    '(lanes finding add --to implement --title "…" --command "<the failing test command>" --output-file <its output>).',
   scope: globsFor(l.tests),
   ...extra,
 });
@@ -79,20 +80,22 @@ export const TEMPLATES: readonly Template[] = [
     name: 'pipeline',
     summary: 'implement first; then test and document in parallel on top of the implementation',
     build: (o) =>
-      plan(o, [implementLane(o.layout), testLane(o.layout, { dependsOn: ['implement'] }), documentLane(o.layout, { dependsOn: ['implement'] })]),
+      // The implement lane may be sent back once with a finding of the lanes built on it.
+      plan(o, [implementLane(o.layout, { retries: 1 }), testLane(o.layout, { dependsOn: ['implement'] }), documentLane(o.layout, { dependsOn: ['implement'] })]),
   },
   {
     name: 'review',
-    summary: 'implement, then a review lane that reads the change and fixes what it finds',
+    summary: 'implement, then a review lane that approves the change or requests changes, which go back to the implementer',
     build: (o) =>
       plan(o, [
-        implementLane(o.layout),
+        implementLane(o.layout, { retries: 2 }),
         {
           id: 'review',
           role: 'review',
           brief:
             'Review the implement lane\'s change (git log and diff against the run\'s base) for bugs, missing error handling and unclear code. ' +
-            'Fix what you find directly, and write each finding you did not fix to the shared memory.',
+            'Do not change the code yourself: approve it (lanes finding approve implement) or request changes (lanes finding request-changes implement --title "…" --details "…"), ' +
+            'one request per problem, with the file and line. Requested changes go back to the implement lane; you then review its new work again.',
           dependsOn: ['implement'],
         },
       ]),
