@@ -17,7 +17,7 @@ import { latestOnly } from '../core/util/latest';
 import type { LockOwner } from '../core/util/ownerLock';
 import { inspectState, RunTruth } from '../core/run/inspect';
 import { listRuns, readState, RunState, runPaths } from '../core/run/state';
-import { effectiveFindings, readDecisions, type FindingRecord } from '../core/run/findings';
+import type { FindingRecord } from '../core/run/findings';
 
 export interface ModelChange {
   folder: FolderModel;
@@ -163,7 +163,7 @@ export class FolderModel implements vscode.Disposable {
 
   /** A run's findings with a person's decisions applied (the session's rule, on the state in hand). */
   async findingsFor(run: RunState): Promise<FindingRecord[]> {
-    return effectiveFindings(run.findings, await readDecisions(this.session.runDir(run.runId)));
+    return this.session.findingsIn(run);
   }
 
   /**

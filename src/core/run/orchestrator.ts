@@ -401,6 +401,13 @@ export class Orchestrator {
     return path.join(this.paths.dir, 'bin');
   }
 
+  /** A finding's status changes: kept, and said (faces redraw it). */
+  private findingStatus(f: FindingRecord, status: FindingRecord['status'], note?: string): void {
+    setFindingStatus(f, status, note);
+    this.persist();
+    this.emit({ type: 'finding', runId: this.runId, finding: f });
+  }
+
   private recordFinding(f: Omit<FindingRecord, 'id' | 'at' | 'status' | 'history'>, status: FindingRecord['status'] = 'open', note?: string): FindingRecord {
     const at = nowIso();
     const rec: FindingRecord = { ...f, id: nextFindingId(this.state.findings), at, status, note, history: [{ at, status, ...(note ? { note } : {}) }] };
@@ -408,7 +415,7 @@ export class Orchestrator {
     // An approval settles what the same reviewer asked of the same lane before.
     if (rec.kind === 'approve') {
       for (const x of this.state.findings) {
-        if (x.from === rec.from && x.to === rec.to && x.kind === 'changes' && (x.status === 'open' || x.status === 'sent')) setFindingStatus(x, 'addressed', `approved by ${rec.from} (${rec.id})`);
+        if (x.from === rec.from && x.to === rec.to && x.kind === 'changes' && (x.status === 'open' || x.status === 'sent')) this.findingStatus(x, 'addressed', `approved by ${rec.from} (${rec.id})`);
       }
     }
     this.persist();
@@ -445,9 +452,7 @@ export class Orchestrator {
         const same = this.state.findings.find((f) => f.from === l.id && f.to === checked.value.to && f.kind === checked.value.kind && f.title === checked.value.title && (f.status === 'open' || f.status === 'sent'));
         if (same) {
           Object.assign(same, { details: checked.value.details ?? same.details, evidence: checked.value.evidence ?? same.evidence, blocking: checked.value.blocking, attempt: at });
-          setFindingStatus(same, 'open', `raised again in attempt ${at}`);
-          this.persist();
-          this.emit({ type: 'finding', runId: this.runId, finding: same });
+          this.findingStatus(same, 'open', `raised again in attempt ${at}`);
           continue;
         }
         const rec = this.recordFinding({ ...checked.value, attempt: at, source: 'agent' });
@@ -543,14 +548,14 @@ export class Orchestrator {
       const ids = fs_.map((f) => f.id).join(', ');
       const refusal = this.loopBackRefusal(l.id, to);
       if (refusal) {
-        for (const f of fs_) setFindingStatus(f, 'open', `not sent back: ${refusal}`);
+        for (const f of fs_) this.findingStatus(f, 'open', `not sent back: ${refusal}`);
         this.addLoopBack({ from: l.id, to, finding: ids, by: 'run', sent: false, reason: refusal });
         this.warn(`${ids} for ${to} is left open: ${refusal}; send it back yourself (lanes finding send ${fs_[0]!.id}) or dismiss it`, l);
         // Loop-backs turned off by the plan are not a failure of the finder's: it is judged as usual.
         if (this.loopBackLimits().max > 0) refusals.push(`${ids} for ${to} is left open: ${refusal}`);
         continue;
       }
-      for (const f of fs_) setFindingStatus(f, 'sent', `sent back to ${to} by the run`);
+      for (const f of fs_) this.findingStatus(f, 'sent', `sent back to ${to} by the run`);
       this.addLoopBack({ from: l.id, to, finding: ids, by: 'run', sent: true });
       this.requeueWith(to, fs_.map((f) => findingFeedback(f)).join('\n\n---\n\n'), `sent back by ${l.id} with ${ids}`);
       sentTo.push(`${to} back with ${ids}`);
@@ -571,7 +576,7 @@ export class Orchestrator {
   /** A lane that passed after being sent back: the findings it was sent with are addressed. */
   private findingsAddressed(l: LaneState): void {
     for (const f of this.state.findings) {
-      if (f.to === l.id && f.status === 'sent') setFindingStatus(f, 'addressed', `${l.id} passed again at ${l.head?.slice(0, 10) ?? '?'}`);
+      if (f.to === l.id && f.status === 'sent') this.findingStatus(f, 'addressed', `${l.id} passed again at ${l.head?.slice(0, 10) ?? '?'}`);
     }
   }
 
@@ -583,6 +588,7 @@ export class Orchestrator {
     if (this.ended || this.runAbort.signal.aborted) return false;
     const f = this.state.findings.find((x) => x.id === id);
     if (!f) throw new RunError(`run ${this.runId} has no finding ${id}`, 'unknownLane');
+    if (!asksForChange(f)) throw new RunError(`${f.id} is ${f.kind === 'approve' ? 'an approval' : 'a note'}: there is nothing to send back`, 'unknownLane');
     const to = this.state.lanes.find((x) => x.id === f.to);
     if (!to) return false;
     if (!FINAL_STATUSES.has(to.status)) return false;
@@ -600,7 +606,7 @@ export class Orchestrator {
   }
 
   private applySend(f: FindingRecord, text?: string): void {
-    setFindingStatus(f, 'sent', `sent back to ${f.to} by a person${text?.trim() ? ' (edited)' : ''}`);
+    this.findingStatus(f, 'sent', `sent back to ${f.to} by a person${text?.trim() ? ' (edited)' : ''}`);
     this.addLoopBack({ from: f.from, to: f.to, finding: f.id, by: 'person', sent: true });
     this.requeueWith(f.to, findingFeedback(f, text), `sent back with ${f.id} by a person`);
   }
@@ -783,7 +789,7 @@ export class Orchestrator {
     for (const s of this.opts.sendFindings ?? []) {
       const f = this.state.findings.find((x) => x.id === s.id);
       if (!f) throw new RunError(`run ${this.runId} has no finding ${s.id}`, 'unknownLane');
-      setFindingStatus(f, 'sent', `sent back to ${f.to} by a person${s.text?.trim() ? ' (edited)' : ''}`);
+      this.findingStatus(f, 'sent', `sent back to ${f.to} by a person${s.text?.trim() ? ' (edited)' : ''}`);
       this.addLoopBack({ from: f.from, to: f.to, finding: f.id, by: 'person', sent: true });
     }
   }

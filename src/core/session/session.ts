@@ -267,7 +267,7 @@ export class LanesSession {
           signal: q.signal,
           onProgress: q.onProgress,
           sendBack: q.sendBack === false ? undefined : (lane, feedback, finding) => this.sendBack(runId, lane, feedback, finding),
-          findings: await this.findingsOf(state),
+          findings: await this.findingsIn(state),
         });
         const result = await queue.run();
         const after = await this.store.read(runId);
@@ -298,18 +298,19 @@ export class LanesSession {
 
   // ——— findings ———
 
-  private findingsOf(state: RunState): Promise<FindingRecord[]> {
+  /** A run's findings (from a state in hand, say a live run's) with a person's decisions applied. */
+  findingsIn(state: RunState): Promise<FindingRecord[]> {
     return readDecisions(this.runDir(state.runId)).then((d) => effectiveFindings(state.findings, d));
   }
 
   /** The run's findings, with a person's decisions applied. */
   async findings(runId: string): Promise<FindingRecord[]> {
-    return this.findingsOf(await this.store.read(runId));
+    return this.findingsIn(await this.store.read(runId));
   }
 
   private async finding(runId: string, id: string): Promise<{ state: RunState; f: FindingRecord }> {
     const state = await this.store.read(runId);
-    const f = (await this.findingsOf(state)).find((x) => x.id === id.toUpperCase());
+    const f = (await this.findingsIn(state)).find((x) => x.id === id.toUpperCase());
     if (!f) throw new PreconditionError(`run ${runId} has no finding ${id}${state.findings.length ? `; it has ${state.findings.map((x) => x.id).join(', ')}` : ''}`, 'other');
     return { state, f };
   }
@@ -342,7 +343,7 @@ export class LanesSession {
     if (rerunFinder) feedback[f.from] = `Your finding ${f.id} was sent back to ${f.to} by a person; its new work is merged into your worktree. Run your checks again; if the problem is gone, keep your work as it is.`;
     const o = await this.startRun(await this.planRun({ resume: runId, lanes, feedback, sendFindings: [{ id: f.id, text }] }));
     const after = await o.run();
-    return { finding: (await this.findingsOf(after)).find((x) => x.id === f.id)!, state: after };
+    return { finding: (await this.findingsIn(after)).find((x) => x.id === f.id)!, state: after };
   }
 
   // ——— resolve a conflict into a lane ———
@@ -521,7 +522,7 @@ export class LanesSession {
     const plan = validatePlanText(state.planText).plan;
     const radar = await this.radarOf(state, { details: true });
     const rec = await this.store.readQueue(state.runId);
-    const text = runReport(state, plan?.goal ?? '', radar, rec?.result, await this.findingsOf(state));
+    const text = runReport(state, plan?.goal ?? '', radar, rec?.result, await this.findingsIn(state));
     return { text, file: await this.store.writeReport(state.runId, text) };
   }
 
