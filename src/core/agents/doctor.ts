@@ -60,7 +60,8 @@ function helpArgv(p: PresetName): string[] {
 }
 
 function flagsOf(p: PresetName): string[] {
-  return PRESETS[p].command.filter((a) => /^--?[A-Za-z]/.test(a));
+  // Each flag once (codex passes -c twice).
+  return [...new Set(PRESETS[p].command.filter((a) => /^--?[A-Za-z]/.test(a)))];
 }
 
 const firstLine = (s: string) => s.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
