@@ -835,13 +835,16 @@ describe('faults.md', function () {
     const lanesDir = path.join(c.common, 'lanes');
     mkdirSync(lanesDir, { recursive: true });
     const out = c.scratch();
-    // The agent fills the (small) file system that holds the run's state.
-    writePlan(c.repo, [{ id: 'filler', agent: { command: ['sh', '-c', 'head -c 50000000 /dev/zero > "$LANES_REPO/.git/lanes/filler" 2>/dev/null; echo x > x.txt; true'] } }], { isolation: 'none' });
+    // The agent fills the (small) file system that holds the run's state. Again after a pause:
+    // a state write under way while it fills frees the old file's page when it lands, and the
+    // next write (under a page) would fit there.
+    const fill = (n: number) => `head -c 50000000 /dev/zero > "$LANES_REPO/.git/lanes/filler${n}" 2>/dev/null`;
+    writePlan(c.repo, [{ id: 'filler', agent: { command: ['sh', '-c', `${fill(1)}; sleep 0.3; ${fill(2)}; sleep 0.3; ${fill(3)}; echo x > x.txt; true`] } }], { isolation: 'none' });
     const b = c.baseline(['notes.txt']);
     const node = `${process.execPath} --import ${require.resolve('tsx')} ${CLI}`;
     const script = [
       `${node} run --worktree-root ${c.wt} > ${out}/run.out 2> ${out}/run.err; echo $? > ${out}/run.rc`,
-      `rm -f ${lanesDir}/filler`,
+      `rm -f ${lanesDir}/filler1 ${lanesDir}/filler2 ${lanesDir}/filler3`,
       `${node} status --json > ${out}/status.json 2> ${out}/status.err`,
       `cp ${lanesDir}/runs/*/state.json ${out}/state.json`,
     ].join('\n');
