@@ -10,6 +10,7 @@ import { parseArgs, UsageError } from './args';
 import { initCommand, planCommand, schemaCommand, templatesCommand, validateCommand } from './commands/plan';
 import { doctorCommand } from './commands/doctor';
 import { findingCommand } from './commands/finding';
+import { queueCommand, workerCommand } from './commands/queue';
 import { discardCommand, reconcileCommand, undoCommand } from './commands/reconcile';
 import { cleanCommand, demoCommand, runCommand, statusCommand } from './commands/run';
 import { Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, Io, style } from './context';
@@ -18,7 +19,7 @@ declare const __LANES_VERSION__: string | undefined;
 const VERSION = typeof __LANES_VERSION__ === 'string' ? __LANES_VERSION__ : 'dev';
 
 /** Every command, in the order `lanes --help` lists them. */
-export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, findingCommand, reconcileCommand, undoCommand, discardCommand, cleanCommand, doctorCommand, demoCommand, templatesCommand, schemaCommand];
+export const COMMANDS: readonly Command[] = [initCommand, planCommand, validateCommand, runCommand, statusCommand, findingCommand, reconcileCommand, undoCommand, discardCommand, cleanCommand, queueCommand, workerCommand, doctorCommand, demoCommand, templatesCommand, schemaCommand];
 
 function usageLine(c: Command): string {
   return `  ${c.name.padEnd(10)} ${c.summary}`;
