@@ -70,6 +70,11 @@ async function writeSchema() {
   const mod = { exports: {} };
   new Function('module', 'exports', 'require', out.outputFiles[0].text)(mod, mod.exports, createRequire(import.meta.url));
   await writeFile(path.join(root, 'dist/plan.schema.json'), JSON.stringify(mod.exports.planJsonSchema(), null, 2) + '\n');
+  // The queue file's schema, the same way.
+  const q = await esbuild.build({ ...common, entryPoints: ['src/core/queue/schema.ts'], platform: 'node', format: 'cjs', write: false, sourcemap: false, minify: false });
+  const qmod = { exports: {} };
+  new Function('module', 'exports', 'require', q.outputFiles[0].text)(qmod, qmod.exports, createRequire(import.meta.url));
+  await writeFile(path.join(root, 'dist/queue.schema.json'), JSON.stringify(qmod.exports.queueJsonSchema(), null, 2) + '\n');
 }
 
 /** Codicons are copied next to the bundles (node_modules is not in the .vsix). */

@@ -5,6 +5,7 @@ import { isPresetName, PRESET_NAMES, PresetName, PRESETS } from '../../core/agen
 import { GitError, repoRoot } from '../../core/git/git';
 import { loadPlan, PlanFileError, resolvePlanPath, writePlan } from '../../core/plan/load';
 import { planJsonSchema } from '../../core/plan/schema';
+import { queueJsonSchema } from '../../core/queue/schema';
 import { planFromTemplate, TEMPLATES } from '../../core/plan/templates';
 import { formatDiagnostic, formatPath } from '../../core/plan/validate';
 import { PlannerError, runPlanner } from '../../core/planner/planner';
@@ -252,12 +253,12 @@ export const planCommand: Command = {
 
 export const schemaCommand: Command = {
   name: 'schema',
-  summary: 'print the plan\'s JSON Schema',
-  usage: 'lanes schema',
-  options: [],
-  examples: ['lanes schema > plan.schema.json'],
-  async run(_args, io) {
-    printJson(io, planJsonSchema());
+  summary: 'print the plan\'s JSON Schema (or the queue file\'s, with --queue)',
+  usage: 'lanes schema [--queue]',
+  options: [{ name: 'queue', type: 'flag', description: 'the schema of .lanes/queue.json' }],
+  examples: ['lanes schema > plan.schema.json', 'lanes schema --queue > queue.schema.json'],
+  async run(args, io) {
+    printJson(io, args.options.queue ? queueJsonSchema() : planJsonSchema());
     return EXIT_OK;
   },
 };
