@@ -94,6 +94,9 @@ function table(io: Io, v: QueueView): string {
   const w = Math.max(6, ...v.workers.map((x) => x.id.length));
   if (v.workers.length) rows.push(`  ${'worker'.padEnd(w)}  ${'state'.padEnd(11)}  done  task`);
   for (const x of v.workers) rows.push(`  ${x.id.padEnd(w)}  ${x.state.padEnd(11)}  ${String(x.done).padStart(4)}  ${x.task ?? ''}`);
+  // Split tasks: each parent with the tasks it became.
+  const parents = [...new Set(v.lineage.map((l) => l.parent))];
+  for (const p of parents) rows.push(s.dim(`  split ${p} → ${v.lineage.filter((l) => l.parent === p).map((l) => l.task).join(', ')}`));
   return rows.join('\n') + '\n';
 }
 

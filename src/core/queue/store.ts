@@ -65,6 +65,8 @@ export interface DoneRecord {
   /** git patch-id of the integrated change (duplicates are found by it). */
   patchId?: string;
   changed?: string[];
+  /** diffSignature of the integrated change (near-identical work is found by it). */
+  signature?: string[];
   usage?: { inputTokens?: number; outputTokens?: number; costUsd?: number };
   attempts?: number;
   ms?: number;

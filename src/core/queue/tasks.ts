@@ -208,3 +208,30 @@ export async function sampleFiles(cwd: string, glob: string, size: number, rnd: 
 }
 
 export { fillCommand };
+
+/**
+ * A change's signature for finding duplicate work: a short hash of each line it adds or removes
+ * (whitespace-trimmed, paths left out), at most 2000.
+ */
+export function diffSignature(diff: string): string[] {
+  const out = new Set<string>();
+  for (const line of diff.split('\n')) {
+    if (!/^[+-]/.test(line) || /^(\+\+\+|---) /.test(line)) continue;
+    const body = line.slice(1).trim();
+    if (!body) continue;
+    out.add(line[0] + createHash('sha1').update(body).digest('hex').slice(0, 12));
+    if (out.size >= 2000) break;
+  }
+  return [...out];
+}
+
+/** How alike two changes are: shared lines over all lines (Jaccard), 0 to 1. */
+export function similarity(a: readonly string[], b: readonly string[]): number {
+  if (!a.length || !b.length) return 0;
+  const sb = new Set(b);
+  const shared = a.filter((x) => sb.has(x)).length;
+  return shared / (a.length + b.length - shared);
+}
+
+/** Changes this alike are near-identical: the second is not integrated blind. */
+export const NEAR_IDENTICAL = 0.8;

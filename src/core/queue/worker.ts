@@ -30,7 +30,7 @@ import { cleanEnv, describeExit } from '../util/proc';
 import { passingIds } from './results';
 import { DEFAULT_CLAIM_TTL, DEFAULT_INTEGRATION_BRANCH, QueueConfig, QueueSchema } from './schema';
 import { DoneRecord, isStale, Lock, QueueError, QueueSnapshot, QueueStore, Task, TreeEdit, workerIdentity, WorkerStatus } from './store';
-import { checkTask, sampleFiles, splitByCommand, splitByUnits, testsOf } from './tasks';
+import { checkTask, diffSignature, NEAR_IDENTICAL, sampleFiles, similarity, splitByCommand, splitByUnits, testsOf } from './tasks';
 
 export const QUEUE_FILE = '.lanes/queue.json';
 export const PROGRESS_FILE = '.lanes/progress.md';
@@ -317,7 +317,7 @@ export class Worker {
     }
   }
 
-  private doneRecord(task: Task, r: Pick<DoneRecord, 'how' | 'note' | 'commit' | 'patchId' | 'changed'>): DoneRecord {
+  private doneRecord(task: Task, r: Pick<DoneRecord, 'how' | 'note' | 'commit' | 'patchId' | 'changed' | 'signature'>): DoneRecord {
     return { task: task.id, worker: this.id, at: nowIso(), ...r, usage: this.usage };
   }
 
@@ -447,19 +447,29 @@ export class Worker {
     try {
       const s = await this.store.read();
       const current = (await this.store.fetchBranch(this.branch, INTEGRATION_HEAD))!;
-      const patchId = await this.patchId(wt, base, head);
+      const diff = await gitOut(['diff', base, head], { cwd: wt, readOnly: true });
+      const patchId = await this.patchId(wt, diff);
+      const signature = diffSignature(diff);
       const changed = (await gitOut(['diff', '--name-only', base, head], { cwd: wt, readOnly: true })).split('\n').filter(Boolean);
-      // Duplicate work: a task integrated since with the same change is not integrated blind.
-      const twin = [...s.done.values()].find((d) => d.how === 'integrated' && d.patchId && d.patchId === patchId);
+      // Duplicate work: a task integrated with the same (or a near-identical) change is flagged,
+      // and this one is not integrated blind: re-checked on the integration head first.
+      let flagged: string | undefined;
+      const twin = [...s.done.values()]
+        .filter((d) => d.how === 'integrated')
+        .map((d) => ({ d, same: !!patchId && d.patchId === patchId, alike: similarity(signature, d.signature ?? []) }))
+        .filter((x) => x.same || x.alike >= NEAR_IDENTICAL)
+        .sort((a, b) => Number(b.same) - Number(a.same) || b.alike - a.alike)[0];
       if (twin) {
+        const how = twin.same ? `the same as ${twin.d.task}'s (patch-id ${patchId!.slice(0, 10)})` : `near-identical to ${twin.d.task}'s (${Math.round(twin.alike * 100)}% of its lines)`;
         const again = await checkTask(this.q, task, await this.worktreeAt(task, current), this.env, this.o.signal);
         if (again.passed) {
           await release();
-          await this.close(task, { how: 'duplicate', commit: twin.commit, note: `its change is the same as ${twin.task}'s (patch-id ${patchId!.slice(0, 10)}), integrated at ${twin.commit?.slice(0, 10)}; its check passes there` });
-          this.event(task.id, 'duplicate', twin.task);
+          await this.close(task, { how: 'duplicate', commit: twin.d.commit, note: `its change is ${how}, integrated at ${twin.d.commit?.slice(0, 10)}; its check passes there` });
+          this.event(task.id, 'duplicate', twin.d.task);
           return { kind: 'done' };
         }
-        this.log(`${task.id}: its change is the same as ${twin.task}'s, but its check still fails on the integration: integrating through the gate`);
+        flagged = `its change is ${how}, but its check still fails on the integration; integrated through the gate, flagged`;
+        this.log(`${task.id}: ${flagged}`);
       }
       const m = await trialMerge(this.o.dir, current, head, this.o.signal);
       if (!m.clean) return { kind: 'retry', feedback: `your change conflicts with the integration branch (moved to ${current.slice(0, 10)}) in ${m.conflicts.join(', ')}; start again from there` };
@@ -491,7 +501,7 @@ export class Worker {
         return { kind: 'retry', feedback: 'the integration branch moved while the gate ran (another integration without the lock?); trying again' };
       }
       await this.store.transact(`integrate ${task.id}`, (s2, edit) => {
-        edit.put(`done/${task.id}.json`, this.doneRecord(task, { how: 'integrated', commit, patchId, changed, note: `integrated at ${commit.slice(0, 10)}` }));
+        edit.put(`done/${task.id}.json`, this.doneRecord(task, { how: 'integrated', commit, patchId, changed, signature, note: `integrated at ${commit.slice(0, 10)}${flagged ? `; ${flagged}` : ''}` }));
         edit.put('gate.json', { commit, at: nowIso(), passing: [...now].sort(), failing: gate.tests.filter((t) => t.status === 'failed').map((t) => t.id).sort() });
         if (s2.integrationLock?.worker === this.id) edit.remove('integration.lock');
         this.addRoleTasks(s2, edit);
@@ -521,8 +531,7 @@ export class Worker {
     if (add.length) edit.put('tasks.json', [...s.tasks, ...add]);
   }
 
-  private async patchId(cwd: string, base: string, head: string): Promise<string | undefined> {
-    const diff = await gitOut(['diff', base, head], { cwd, readOnly: true });
+  private async patchId(cwd: string, diff: string): Promise<string | undefined> {
     if (!diff) return undefined;
     const out = await gitOut(['patch-id', '--stable'], { cwd, input: diff + '\n', readOnly: true });
     return out.split(' ')[0] || undefined;
