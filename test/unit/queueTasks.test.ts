@@ -24,6 +24,8 @@ describe('queue tasks', () => {
     assert.ok(similarity(one, alike) >= NEAR_IDENTICAL, String(similarity(one, alike)));
     assert.equal(similarity(one, other), 0);
     assert.equal(similarity([], one), 0);
+    const elsewhere = diffSignature(diff(['-  return a - b;', '+  return a + b;', '+// fixed', '+const x = 1;', '+const y = 2;']).replace(/ b\/x/g, ' b/y'));
+    assert.equal(similarity(one, elsewhere), 0, 'the same lines in another file are other work');
   });
 
   it('a task whose check fails in several units splits into one task per unit, with its lineage', () => {

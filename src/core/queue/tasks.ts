@@ -211,15 +211,22 @@ export { fillCommand };
 
 /**
  * A change's signature for finding duplicate work: a short hash of each line it adds or removes
- * (whitespace-trimmed, paths left out), at most 2000.
+ * with the file it is in (whitespace-trimmed: the same fix in the same file, however indented),
+ * at most 2000. The same line in two files is two different changes.
  */
 export function diffSignature(diff: string): string[] {
   const out = new Set<string>();
+  let file = '';
   for (const line of diff.split('\n')) {
-    if (!/^[+-]/.test(line) || /^(\+\+\+|---) /.test(line)) continue;
+    const header = /^\+\+\+ (?:b\/)?(.*)$/.exec(line);
+    if (header) {
+      file = header[1]!;
+      continue;
+    }
+    if (!/^[+-]/.test(line) || /^--- /.test(line)) continue;
     const body = line.slice(1).trim();
     if (!body) continue;
-    out.add(line[0] + createHash('sha1').update(body).digest('hex').slice(0, 12));
+    out.add(line[0] + createHash('sha1').update(`${file}\0${body}`).digest('hex').slice(0, 12));
     if (out.size >= 2000) break;
   }
   return [...out];
