@@ -14,6 +14,7 @@ import { QueueStore } from '../../src/core/queue/store';
 import { killTree } from '../../src/core/util/proc';
 import { createTempRepo, sh, tempDir, TempRepo } from '../helpers/repo';
 import { waitFor } from '../helpers/engine';
+import { lanesProcess } from '../helpers/cli';
 
 const ROOT = path.resolve(__dirname, '../..');
 const N_OWN = 10;
@@ -205,6 +206,33 @@ describe('queue mode', function () {
     // Every integration commit on the branch passes the tests that passed before it.
     const tap = gateAtHead(s);
     assert.match(tap, /# fail 0/);
+  });
+
+  it('lanes queue start runs local workers (each its own clone) with a table, then status, stop and kubernetes', async () => {
+    const repo = sampleRepo();
+    const env = { QUEUE_AGENT_LOG: path.join(tempDir(), 'agent.log') };
+    const started = lanesProcess(repo.dir, ['queue', 'start', '--workers', '2'], env);
+    assert.equal(started.code, 0, started.out + started.err);
+    assert.match(started.err, /queue: 13 tasks; the gate passes 3 tests and fails 13/);
+    assert.match(started.out, /tasks: 13 · 0 open · 0 claimed · 13 done · 0 failed/);
+    assert.match(started.out, /-w1 +stopped/);
+    const status = lanesProcess(repo.dir, ['queue', 'status', '--json']);
+    const v = JSON.parse(status.out);
+    assert.deepEqual([v.total, v.done, v.open, v.failed], [13, 13, 0, 0]);
+    assert.equal(v.workers.length, 2);
+    // The integration branch is in the repository itself (the default remote); the checkout is untouched.
+    assert.equal(sh(repo.dir, ['status', '--porcelain']), '');
+    assert.match(sh(repo.dir, ['show', 'lanes-queue/integration:.lanes/progress.md']), /13 done, 0 open/);
+    const stop = lanesProcess(repo.dir, ['queue', 'stop']);
+    assert.equal(stop.code, 0, stop.err);
+    assert.equal((await new QueueStore(repo.dir, repo.dir).read()).stop, true);
+    const job = lanesProcess(repo.dir, ['queue', 'kubernetes', '--workers', '50', '--image', 'ghcr.io/acme/lanes-worker:1', '--remote', 'https://git.example.com/acme/app.git']);
+    assert.equal(job.code, 0, job.err);
+    assert.match(job.out, /kind: Job/);
+    assert.match(job.out, /parallelism: 50/);
+    const bad = lanesProcess(repo.dir, ['queue', 'kubernetes', '--workers', '50', '--image', 'x']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /needs --workers N, --image IMAGE and --remote URL/);
   });
 
   it('a claim race between 8 workers on 1 task has exactly one winner', async () => {

@@ -23,6 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { git, gitOut } from '../git/git';
 import { LanesError } from '../errors';
+import { mutexFor } from '../util/mutex';
 
 export const CLAIMS_REF = 'refs/lanes/queue/claims';
 const FETCHED_REF = 'refs/lanes/queue/fetched';
@@ -243,10 +244,22 @@ export class QueueStore {
     return out;
   }
 
-  /** The queue as the remote has it now. */
-  async read(): Promise<QueueSnapshot> {
+  /**
+   * One git step on this clone's queue refs at a time, in this process: a claim's renewal and
+   * the worker's own transactions share the fetched ref and would collide on its lock.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    return mutexFor(`queue:${path.resolve(this.cwd)}`).run(fn);
+  }
+
+  private async readNow(): Promise<QueueSnapshot> {
     const commit = await this.fetch();
     return parseSnapshot(commit, await this.files(commit));
+  }
+
+  /** The queue as the remote has it now. */
+  read(): Promise<QueueSnapshot> {
+    return this.serial(() => this.readNow());
   }
 
   /**
@@ -255,11 +268,15 @@ export class QueueStore {
    */
   async transact<T>(what: string, decide: (s: QueueSnapshot, edit: TreeEdit) => T, attempts = 40): Promise<T> {
     for (let i = 0; i < attempts; i++) {
-      const s = await this.read();
-      const edit = new TreeEdit();
-      const value = decide(s, edit);
-      if (edit.empty) return value;
-      if (await this.write(s.commit, edit, what)) return value;
+      const done = await this.serial(async () => {
+        const s = await this.readNow();
+        const edit = new TreeEdit();
+        const value = decide(s, edit);
+        if (edit.empty) return { value };
+        if (await this.write(s.commit, edit, what)) return { value };
+        return undefined;
+      });
+      if (done) return done.value;
       // Lost the race: another worker moved the ref. Back off a little, with jitter.
       await new Promise((r) => setTimeout(r, 20 + Math.random() * Math.min(1000, 40 * 2 ** Math.min(i, 5))));
     }
@@ -304,9 +321,11 @@ export class QueueStore {
   }
 
   /** Fetch a branch of the remote into a local ref of ours; returns its commit. */
-  async fetchBranch(branch: string, into: string): Promise<string | undefined> {
-    const r = await this.g(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', this.remote, `+refs/heads/${branch}:${into}`], { okCodes: [128] });
-    if (r.code !== 0) return undefined;
-    return (await this.g(['rev-parse', into], { readOnly: true })).stdout.trim();
+  fetchBranch(branch: string, into: string): Promise<string | undefined> {
+    return this.serial(async () => {
+      const r = await this.g(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', this.remote, `+refs/heads/${branch}:${into}`], { okCodes: [128] });
+      if (r.code !== 0) return undefined;
+      return (await this.g(['rev-parse', into], { readOnly: true })).stdout.trim();
+    });
   }
 }
