@@ -235,6 +235,19 @@ describe('queue mode', function () {
     assert.match(bad.err, /needs --workers N, --image IMAGE and --remote URL/);
   });
 
+  it("the queue's budget, summed over every worker, stops new claims once spent", async () => {
+    const s = await setup();
+    const q = JSON.parse(readFileSync(s.queueFile, 'utf8'));
+    q.budget = { minutes: 0.005 }; // 0.3 s of agent time
+    writeFileSync(s.queueFile, JSON.stringify(q));
+    const w = worker(s, 'thrifty', [], { QUEUE_AGENT_DELAY_MS: '500' });
+    assert.equal(await w.exited, 0, w.out());
+    assert.match(w.out(), /the queue's budget.*; no new task is claimed/);
+    const snap = await new QueueStore(s.repo.dir, s.remote).read();
+    assert.equal(snap.done.size, 1, 'one task, then the budget was spent');
+    assert.ok((snap.workers.get('thrifty')?.agentMs ?? 0) >= 500);
+  });
+
   it('a claim race between 8 workers on 1 task has exactly one winner', async () => {
     const repo = sampleRepo();
     // One failing test only: m1 (the others fixed in the base).

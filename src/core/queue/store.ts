@@ -98,6 +98,8 @@ export interface WorkerStatus {
   done: number;
   failed: number;
   usage?: DoneRecord['usage'];
+  /** Agent time, summed over its tasks (ms). */
+  agentMs?: number;
 }
 
 export interface QueueSnapshot {

@@ -28,6 +28,7 @@ import { LaneRunner, LocalProcessRunner } from '../run/runner';
 import { agentStatePaths, decideIsolation, existingReal, IsolationSetting, prepareWritable, sandboxAvailability, SandboxPolicy } from '../run/sandbox';
 import { cleanEnv, describeExit } from '../util/proc';
 import { passingIds } from './results';
+import { overBudget, spentOf } from '../run/budget';
 import { DEFAULT_CLAIM_TTL, DEFAULT_INTEGRATION_BRANCH, QueueConfig, QueueSchema } from './schema';
 import { DoneRecord, isStale, Lock, QueueError, QueueSnapshot, QueueStore, Task, TreeEdit, workerIdentity, WorkerStatus } from './store';
 import { checkTask, diffSignature, NEAR_IDENTICAL, sampleFiles, similarity, splitByCommand, splitByUnits, testsOf } from './tasks';
@@ -107,6 +108,7 @@ export class Worker {
   private failed = 0;
   private startedAt = nowIso();
   private usage: AgentUsage = {};
+  private agentMs = 0;
 
   constructor(private readonly o: WorkerOptions) {
     this.env = o.env ?? process.env;
@@ -130,7 +132,7 @@ export class Worker {
   }
 
   private status(state: WorkerStatus['state'], task?: string): WorkerStatus {
-    return { worker: this.id, host: os.hostname(), pid: process.pid, state, task, startedAt: this.startedAt, updatedAt: nowIso(), done: this.done, failed: this.failed, usage: this.usage };
+    return { worker: this.id, host: os.hostname(), pid: process.pid, state, task, startedAt: this.startedAt, updatedAt: nowIso(), done: this.done, failed: this.failed, usage: this.usage, agentMs: this.agentMs };
   }
 
   /** The worker's clone: made once, fetched from the remote at every sync. */
@@ -166,6 +168,7 @@ export class Worker {
         const pick = await this.store.transact('claim a task', (s, edit) => this.claim(s, edit));
         if (pick.kind === 'stop') {
           why = 'stop';
+          if (pick.why) this.log(`${pick.why}; no new task is claimed`);
           break;
         }
         if (pick.kind === 'none') {
@@ -198,8 +201,15 @@ export class Worker {
   }
 
   /** Decide what to claim from a snapshot (a transaction: pure but for the edit). */
-  private claim(s: QueueSnapshot, edit: TreeEdit): { kind: 'stop' } | { kind: 'none'; open: number } | { kind: 'task'; task: Task; reclaimed?: Lock } {
+  private claim(s: QueueSnapshot, edit: TreeEdit): { kind: 'stop'; why?: string } | { kind: 'none'; open: number } | { kind: 'task'; task: Task; reclaimed?: Lock } {
     if (s.stop) return { kind: 'stop' };
+    // The queue's budget, over every worker's spend (each worker's last word, this one's now).
+    if (this.q.budget) {
+      const all = [...s.workers.values()].filter((w) => w.worker !== this.id).map((w) => ({ usage: w.usage ?? {}, ms: w.agentMs ?? 0 }));
+      all.push({ usage: this.usage, ms: this.agentMs });
+      const over = overBudget(this.q.budget, spentOf(sumUsage(all.map((x) => x.usage)), all.reduce((a, x) => a + x.ms, 0)));
+      if (over) return { kind: 'stop', why: `the queue's ${over}` };
+    }
     const open = s.tasks.filter((t) => !s.done.has(t.id) && !s.failed.has(t.id));
     const free = open.filter((t) => {
       const l = s.locks.get(t.id);
@@ -381,6 +391,7 @@ export class Worker {
     const format = streamFormatOf(argv);
     const parser = format ? createStreamParser(format) : undefined;
     const before = await gitOut(['rev-parse', 'HEAD'], { cwd: wt, readOnly: true });
+    const a0 = Date.now();
     const r = await this.runner.run({
       argv,
       cwd: wt,
@@ -392,6 +403,7 @@ export class Worker {
         if (parser && st === 'stdout') parser.feed(chunk);
       },
     });
+    this.agentMs += Date.now() - a0;
     if (parser) {
       parser.end();
       this.usage = sumUsage([this.usage, parser.usage]);
