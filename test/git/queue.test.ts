@@ -6,7 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { seedQueue } from '../../src/core/queue/queue';
 import { QueueSchema } from '../../src/core/queue/schema';
@@ -36,6 +36,8 @@ const delay = Number(process.env.QUEUE_AGENT_DELAY_MS || 0);
 setTimeout(() => {
   if (name.startsWith('shared')) {
     fs.writeFileSync('src/shared.js', "module.exports.add = (a, b) => a + b;\n");
+    fs.mkdirSync(path.dirname(process.env.LANES_MEMORY_FILE), { recursive: true });
+    fs.writeFileSync(process.env.LANES_MEMORY_FILE, 'root cause: add() in src/shared.js subtracted; fixed\n');
   } else {
     // Asked to, it breaks a passing test the sample does not run on its first try (the gate must
     // refuse it), and puts it right when told why.
@@ -165,6 +167,13 @@ describe('queue mode', function () {
     assert.deepEqual(hows, ['integrated', 'recheck', 'recheck']);
     assert.equal(agentRuns(s).filter(([task]) => shared.some((t) => t.id === task)).length, 1);
     assert.match(w.out(), /recheck/);
+    // The shared memory: the note of the agent that found the root cause reaches later briefs.
+    const noted = [...(snap.memory ?? new Map())].find(([, v]) => /root cause: add\(\)/.test(v));
+    assert.ok(noted, 'the note is in the queue\'s shared memory');
+    const briefs = readdirSync(path.join(s.scratch, 'solo', '.lanes-briefs')).map((f) => readFileSync(path.join(s.scratch, 'solo', '.lanes-briefs', f), 'utf8'));
+    assert.ok(briefs.some((b) => /## Shared memory[\s\S]*root cause: add\(\) in src\/shared\.js subtracted/.test(b)), 'a later brief shows it');
+    assert.ok(briefs.every((b) => /## Progress of the whole queue/.test(b) && /## Recent history of the integration branch/.test(b)));
+    assert.equal(sh(s.scratch, ['--git-dir', s.remote, 'log', '--format=%H', 'lanes-queue/integration', '--', '.lanes/memory']), '', 'notes are never committed');
   });
 
   it('a worker killed mid-task leaves a stale lock that another worker reclaims after the TTL', async () => {

@@ -116,6 +116,8 @@ export interface QueueSnapshot {
   stop: boolean;
   /** Rounds each task was tried (from notes' headers). */
   rounds: Map<string, number>;
+  /** The shared memory: what each task's agent noted for the others (memory/<task>.md). */
+  memory?: Map<string, string>;
 }
 
 export class QueueError extends LanesError {
@@ -159,7 +161,7 @@ export class TreeEdit {
 }
 
 function parseSnapshot(commit: string | undefined, files: Map<string, string>): QueueSnapshot {
-  const s: QueueSnapshot = { commit, tasks: [], locks: new Map(), done: new Map(), failed: new Map(), notes: new Map(), workers: new Map(), stop: false, rounds: new Map() };
+  const s: QueueSnapshot = { commit, tasks: [], locks: new Map(), done: new Map(), failed: new Map(), notes: new Map(), workers: new Map(), stop: false, rounds: new Map(), memory: new Map() };
   const parse = <T>(text: string): T | undefined => {
     try {
       return JSON.parse(text) as T;
@@ -185,6 +187,8 @@ function parseSnapshot(commit: string | undefined, files: Map<string, string>): 
     } else if (p.startsWith('notes/')) {
       s.notes.set(base, text);
       s.rounds.set(base, (text.match(/^## round /gm) ?? []).length);
+    } else if (p.startsWith('memory/')) {
+      s.memory!.set(base, text);
     } else if (p.startsWith('workers/')) {
       const w = parse<WorkerStatus>(text);
       if (w) s.workers.set(base, w);

@@ -27,6 +27,8 @@ import { commandArgv } from '../agents/resolve';
 import { LaneRunner, LocalProcessRunner } from '../run/runner';
 import { agentStatePaths, decideIsolation, existingReal, IsolationSetting, prepareWritable, sandboxAvailability, SandboxPolicy } from '../run/sandbox';
 import { cleanEnv, describeExit } from '../util/proc';
+import { ownedDirInside } from '../util/fsx';
+import { excludeMemoryFolder } from '../run/memory';
 import { passingIds } from './results';
 import { overBudget, spentOf } from '../run/budget';
 import { DEFAULT_CLAIM_TTL, DEFAULT_INTEGRATION_BRANCH, QueueConfig, QueueSchema } from './schema';
@@ -35,6 +37,8 @@ import { checkTask, diffSignature, NEAR_IDENTICAL, sampleFiles, similarity, spli
 
 export const QUEUE_FILE = '.lanes/queue.json';
 export const PROGRESS_FILE = '.lanes/progress.md';
+/** Agents' notes for the other tasks, inside each worktree (kept out of commits). */
+const MEMORY_REL = '.lanes/memory';
 const INTEGRATION_HEAD = 'refs/lanes/queue/integration-head';
 const IDENTITY = { GIT_AUTHOR_NAME: 'Agent Lanes worker', GIT_AUTHOR_EMAIL: 'lanes@agent-lanes.invalid', GIT_COMMITTER_NAME: 'Agent Lanes worker', GIT_COMMITTER_EMAIL: 'lanes@agent-lanes.invalid' };
 
@@ -143,6 +147,8 @@ export class Worker {
       await git(['clone', '--quiet', '--no-checkout', this.o.remote, this.o.dir], { cwd: path.dirname(this.o.dir) });
     }
     this.store = new QueueStore(this.o.dir, this.o.remote, {});
+    // Agents' notes in .lanes/memory/ never reach a commit of this clone.
+    await excludeMemoryFolder(path.join(this.o.dir, '.git'));
     if (this.o.queue) this.q = this.o.queue;
     else {
       const head = await this.store.fetchBranch(this.branch, INTEGRATION_HEAD);
@@ -359,6 +365,10 @@ export class Worker {
     if (task.file) lines.push(`File: \`${task.file}\``, '');
     if (task.parent) lines.push(`This task was split from ${task.parent}.`, '');
     if (notes) lines.push('## What earlier tries of this task found', '', notes.trim(), '');
+    // The shared memory: what other tasks' agents noted, the latest first, bounded.
+    const memory = [...(s.memory ?? [])].filter(([k]) => k !== task.id).slice(-10).reverse();
+    if (memory.length) lines.push('## Shared memory (notes of other tasks\' agents)', '', ...memory.map(([k, v]) => `### ${k}\n\n${tail(v.trim(), 1500)}\n`), '');
+    lines.push(`Write what other workers should know (a root cause you found, a convention) to \`${MEMORY_REL}/${task.id}.md\` ($LANES_MEMORY_FILE); it is never committed, and every later brief shows it.`, '');
     if (feedback) lines.push('## Why your last try did not make it', '', '```', tail(feedback, 4000), '```', '');
     lines.push('## Progress of the whole queue', '', progress.trim(), '');
     lines.push('## Recent history of the integration branch', '', '```', history, '```', '');
@@ -395,7 +405,7 @@ export class Worker {
     const r = await this.runner.run({
       argv,
       cwd: wt,
-      env: cleanEnv({ ...this.env, ...agent.env, LANES_TASK: task.id, LANES_WORKER: this.id, LANES_BRIEF_FILE: briefFile, LANES_ATTEMPT: String(attempt), LANES_WORKTREE: wt }),
+      env: cleanEnv({ ...this.env, ...agent.env, LANES_TASK: task.id, LANES_WORKER: this.id, LANES_BRIEF_FILE: briefFile, LANES_ATTEMPT: String(attempt), LANES_WORKTREE: wt, LANES_MEMORY_FILE: path.join(wt, MEMORY_REL, `${task.id}.md`) }),
       signal: this.o.signal,
       timeoutMs: Math.round((this.q.timeoutMinutes ?? 30) * 60_000),
       sandbox: await this.sandboxFor(wt, argv[0]!),
@@ -404,6 +414,7 @@ export class Worker {
       },
     });
     this.agentMs += Date.now() - a0;
+    await this.keepMemory(task, wt);
     if (parser) {
       parser.end();
       this.usage = sumUsage([this.usage, parser.usage]);
@@ -428,6 +439,20 @@ export class Worker {
       }
     }
     return this.integrate(task, wt, base, head);
+  }
+
+  /** What the agent noted for the others goes into the queue's shared memory (never through a link). */
+  private async keepMemory(task: Task, wt: string): Promise<void> {
+    const dir = await ownedDirInside(wt, MEMORY_REL, { create: false }).catch(() => undefined);
+    if (!dir) return;
+    const file = path.join(dir, `${task.id}.md`);
+    const st = await fs.lstat(file).catch(() => undefined);
+    if (!st?.isFile() || st.size > 64 * 1024) return;
+    const text = (await fs.readFile(file, 'utf8')).trim();
+    if (!text) return;
+    await this.store.transact(`note ${task.id} in the shared memory`, (s, edit) => {
+      if (s.memory?.get(task.id)?.trim() !== text) edit.put(`memory/${task.id}.md`, `${text}\n`);
+    });
   }
 
   /** Take the integration lock (one integration at a time, across every machine). */
