@@ -222,7 +222,7 @@ describe('queue mode', function () {
     const env = { QUEUE_AGENT_LOG: path.join(tempDir(), 'agent.log') };
     const started = lanesProcess(repo.dir, ['queue', 'start', '--workers', '2'], env);
     assert.equal(started.code, 0, started.out + started.err);
-    assert.match(started.err, /queue: 13 tasks; the gate passes 3 tests and fails 13/);
+    assert.match(started.err, /queue: 13 tasks \(13 new\); the gate passes 3 tests and fails 13/);
     assert.match(started.out, /tasks: 13 · 0 open · 0 claimed · 13 done · 0 failed/);
     assert.match(started.out, /-w1 +stopped/);
     const status = lanesProcess(repo.dir, ['queue', 'status', '--json']);
