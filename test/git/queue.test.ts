@@ -48,10 +48,11 @@ setTimeout(() => {
 }, delay);
 `;
 
-function sampleRepo(): TempRepo {
+/** The sample: N_OWN failing tests of their own and 3 of one root cause; `small` keeps 3 own and no shared one. */
+function sampleRepo(small = false): TempRepo {
   const files: Record<string, string> = {
     'package.json': '{"name":"q","private":true}\n',
-    'src/shared.js': 'module.exports.add = (a, b) => a - b;\n',
+    'src/shared.js': small ? 'module.exports.add = (a, b) => a + b;\n' : 'module.exports.add = (a, b) => a - b;\n',
     'src/ok.js': 'module.exports.one = () => 1;\n',
     'src/extra.js': 'module.exports.two = () => 2;\n',
     'test/extra.test.js': "const test = require('node:test'); const assert = require('node:assert'); const { two } = require('../src/extra');\ntest('two is 2', () => assert.strictEqual(two(), 2));\n",
@@ -59,7 +60,7 @@ function sampleRepo(): TempRepo {
     '.queue-agent.js': AGENT,
   };
   for (let i = 1; i <= N_OWN; i++) {
-    files[`src/lib/m${i}.js`] = 'module.exports.f = (x) => x * 3;\n';
+    files[`src/lib/m${i}.js`] = small && i > 3 ? 'module.exports.f = (x) => x * 2;\n' : 'module.exports.f = (x) => x * 3;\n';
     files[`test/m${i}.test.js`] = `const test = require('node:test'); const assert = require('node:assert'); const { f } = require('../src/lib/m${i}');\ntest('m${i} doubles', () => assert.strictEqual(f(${i}), ${2 * i}));\n`;
   }
   for (const [k, n] of [['a', 2], ['b', 3], ['c', 4]] as const) {
@@ -86,8 +87,8 @@ interface Setup {
   scratch: string;
 }
 
-async function setup(): Promise<Setup> {
-  const repo = sampleRepo();
+async function setup(small = false): Promise<Setup> {
+  const repo = sampleRepo(small);
   const remote = path.join(tempDir('lanes-remote-'), 'app.git');
   sh(repo.dir, ['clone', '--quiet', '--bare', repo.dir, remote]);
   const queueFile = path.join(repo.dir, '.lanes/queue.json');
@@ -177,7 +178,7 @@ describe('queue mode', function () {
   });
 
   it('a worker killed mid-task leaves a stale lock that another worker reclaims after the TTL', async () => {
-    const s = await setup();
+    const s = await setup(true);
     const q = JSON.parse(readFileSync(s.queueFile, 'utf8'));
     q.claimTtlSeconds = 3;
     writeFileSync(s.queueFile, JSON.stringify(q));
@@ -199,18 +200,18 @@ describe('queue mode', function () {
     assert.match(b.out(), new RegExp(`reclaimed ${m1.task}: the lock of doomed was last renewed at .*, more than its TTL \\(3 s\\) ago`));
     const snap = await new QueueStore(s.repo.dir, s.remote).read();
     assert.equal(snap.done.get(m1.task)?.worker, 'rescuer');
-    assert.equal(snap.done.size, 13);
+    assert.equal(snap.done.size, 3);
     assert.ok(Date.now() - t0 >= 0);
   });
 
   it('a change that breaks a passing test is rejected by the gate; the worker fixes it; nothing regresses on the integration branch', async () => {
-    const s = await setup();
+    const s = await setup(true);
     const w = worker(s, 'w', [], { QUEUE_AGENT_REGRESS: 'm1' });
     assert.equal(await w.exited, 0, w.out());
     assert.match(w.out(), /rejected \(the gate .* rejected your change: 1 test\(s\) that passed before now fail/);
     assert.equal(agentRuns(s).filter(([, , attempt]) => attempt === '2').length, 1, 'the same worker took it again, with the regression');
     const snap = await new QueueStore(s.repo.dir, s.remote).read();
-    assert.equal(snap.done.size, 13);
+    assert.equal(snap.done.size, 3);
     assert.ok(snap.gate!.passing.some((id) => /two is 2/.test(id)), 'the test m1 broke still passes at the head');
     // Every integration commit on the branch passes the tests that passed before it.
     const tap = gateAtHead(s);
@@ -218,20 +219,20 @@ describe('queue mode', function () {
   });
 
   it('lanes queue start runs local workers (each its own clone) with a table, then status, stop and kubernetes', async () => {
-    const repo = sampleRepo();
+    const repo = sampleRepo(true);
     const env = { QUEUE_AGENT_LOG: path.join(tempDir(), 'agent.log') };
     const started = lanesProcess(repo.dir, ['queue', 'start', '--workers', '2'], env);
     assert.equal(started.code, 0, started.out + started.err);
-    assert.match(started.err, /queue: 13 tasks \(13 new\); the gate passes 3 tests and fails 13/);
-    assert.match(started.out, /tasks: 13 · 0 open · 0 claimed · 13 done · 0 failed/);
+    assert.match(started.err, /queue: 3 tasks \(3 new\); the gate passes 13 tests and fails 3/);
+    assert.match(started.out, /tasks: 3 · 0 open · 0 claimed · 3 done · 0 failed/);
     assert.match(started.out, /-w1 +stopped/);
     const status = lanesProcess(repo.dir, ['queue', 'status', '--json']);
     const v = JSON.parse(status.out);
-    assert.deepEqual([v.total, v.done, v.open, v.failed], [13, 13, 0, 0]);
+    assert.deepEqual([v.total, v.done, v.open, v.failed], [3, 3, 0, 0]);
     assert.equal(v.workers.length, 2);
     // The integration branch is in the repository itself (the default remote); the checkout is untouched.
     assert.equal(sh(repo.dir, ['status', '--porcelain']), '');
-    assert.match(sh(repo.dir, ['show', 'lanes-queue/integration:.lanes/progress.md']), /13 done, 0 open/);
+    assert.match(sh(repo.dir, ['show', 'lanes-queue/integration:.lanes/progress.md']), /3 done, 0 open/);
     const stop = lanesProcess(repo.dir, ['queue', 'stop']);
     assert.equal(stop.code, 0, stop.err);
     assert.equal((await new QueueStore(repo.dir, repo.dir).read()).stop, true);
@@ -245,7 +246,7 @@ describe('queue mode', function () {
   });
 
   it("the queue's budget, summed over every worker, stops new claims once spent", async () => {
-    const s = await setup();
+    const s = await setup(true);
     const q = JSON.parse(readFileSync(s.queueFile, 'utf8'));
     q.budget = { minutes: 0.005 }; // 0.3 s of agent time
     writeFileSync(s.queueFile, JSON.stringify(q));
