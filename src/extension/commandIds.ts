@@ -29,5 +29,8 @@ export const COMMANDS = {
   'agentLanes.sendFindingBack': { trust: true },
   'agentLanes.editAndSendFinding': { trust: true },
   'agentLanes.dismissFinding': { trust: true },
+  'agentLanes.startQueue': { trust: true },
+  'agentLanes.stopQueue': { trust: true },
+  'agentLanes.refreshQueue': { trust: false },
 } as const;
 export type CommandId = keyof typeof COMMANDS;

@@ -42,7 +42,8 @@ type LaneArg = Node | { folder?: string; lane?: string } | vscode.Uri | undefine
 /** A finding row of the tree, or `{ folder, runId?, id }` (runId: the folder's current run). */
 type FindingArg = Node | { folder?: string; runId?: string; id?: string } | undefined;
 
-function register(deps: Deps, id: CommandId, handler: (...args: never[]) => unknown): void {
+/** Register a command of the table: its disposable, its trust check and the one error handler. */
+export function register(deps: Pick<Deps, 'context' | 'log'>, id: CommandId, handler: (...args: never[]) => unknown): void {
   deps.context.subscriptions.push(
     vscode.commands.registerCommand(id, async (...args: unknown[]) => {
       try {

@@ -19,6 +19,8 @@ import { FolderModel, WorkspaceModel } from './model';
 import { RunController } from './runs';
 import { LaneTaskProvider, TASK_TYPE } from './tasks';
 import { Node, PlanTreeProvider } from './tree';
+import { QueueNode, QueueTreeProvider, QUEUE_VIEW_ID } from './queueTree';
+import { QUEUE_TASK_TYPE, QueueTaskProvider, registerQueueCommands } from './queueCommands';
 
 export interface AgentLanesApi {
   model: WorkspaceModel;
@@ -27,6 +29,10 @@ export interface AgentLanesApi {
   tasks: LaneTaskProvider;
   resolver: ConflictResolver;
   view: vscode.TreeView<Node>;
+  /** The Queue view (shown when a folder has .lanes/queue.json), its view and its task provider. */
+  queue: QueueTreeProvider;
+  queueView: vscode.TreeView<QueueNode>;
+  queueTasks: QueueTaskProvider;
   editors: LaneEditorIntegration;
   /** Open (or reveal) the reconcile panel for a folder's latest run. */
   openReconcilePanel(folder: FolderModel): Promise<ReconcilePanel | undefined>;
@@ -73,6 +79,13 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi | unde
     registerPlanEditing(),
   );
   registerCommands({ context, model, runs, log, diagnostics, tasks });
+
+  const queue = new QueueTreeProvider(model, log);
+  const queueView = vscode.window.createTreeView(QUEUE_VIEW_ID, { treeDataProvider: queue, showCollapseAll: true });
+  queue.attach(queueView);
+  const queueTasks = new QueueTaskProvider(model, queue, vscode.Uri.joinPath(context.extensionUri, 'dist', 'cli.js').fsPath);
+  context.subscriptions.push(queue, queueView, queueTasks, vscode.tasks.registerTaskProvider(QUEUE_TASK_TYPE, queueTasks));
+  registerQueueCommands({ context, log, model }, queue, queueTasks);
   const editors = new LaneEditorIntegration(model, log);
   const resolver = new ConflictResolver(model, log);
   context.subscriptions.push(resolver);
@@ -118,9 +131,10 @@ export function activate(context: vscode.ExtensionContext): AgentLanesApi | unde
     setContext();
     log.info(`activated in ${Date.now() - started} ms: ${model.all().length} git folder(s), trusted: ${vscode.workspace.isTrusted}`);
     for (const f of model.all()) void offerRecovery(f, log);
+    await queue.ready;
   });
   timings.activateMs = Date.now() - started;
-  return { model, runs, tree, tasks, editors, resolver, view, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps), panelSerializer };
+  return { model, runs, tree, tasks, editors, resolver, view, queue, queueView, queueTasks, ready, timings, openReconcilePanel: (f) => ReconcilePanel.show(f, panelDeps), panelSerializer };
 }
 
 /** After a reload or a crash: finish what was interrupted, say what happened, offer to resume. */

@@ -29,7 +29,7 @@ export async function loadQueue(repoRoot: string, file = DEFAULT_QUEUE_PATH): Pr
   try {
     text = await fs.readFile(abs, 'utf8');
   } catch {
-    throw new QueueError(`no queue file at ${path.relative(repoRoot, abs) || abs}; write one (lanes queue init prints an example) or pass --queue FILE`, 'noQueue');
+    throw new QueueError(`no queue file at ${path.relative(repoRoot, abs) || abs}; write one (the README's "Queue mode" has an example; lanes schema --queue prints its schema) or pass --queue FILE`, 'noQueue');
   }
   let raw: unknown;
   try {

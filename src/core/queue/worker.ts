@@ -272,7 +272,11 @@ export class Worker {
     return wt;
   }
 
+  /** The task under way (what the worker's status names). */
+  private current?: string;
+
   private async work(task: Task): Promise<void> {
+    this.current = task.id;
     const renew = this.renewing(task);
     const t0 = Date.now();
     let wt: string | undefined;
@@ -315,6 +319,12 @@ export class Worker {
         this.log(`${task.id}: attempt ${attempt} did not make it (${outcome.feedback.split('\n')[0]})`);
         if (outcome.kind === 'rejected') this.event(task.id, 'rejected', outcome.feedback.split('\n')[0]);
       }
+      // Stopped by a person (Ctrl-C, Stop Now): the task goes back untouched, no round counted.
+      if (this.o.signal?.aborted) {
+        await this.store.transact(`give ${task.id} back`, (s, edit) => this.finish(task, edit, s));
+        this.event(task.id, 'released', 'the worker was stopped');
+        return;
+      }
       // Back to the queue with notes (or failed, after its rounds).
       await this.store.transact(`release ${task.id}`, (s, edit) => {
         const round = (s.rounds.get(task.id) ?? 0) + 1;
@@ -327,6 +337,7 @@ export class Worker {
       this.failed++;
       this.event(task.id, 'released', feedback.split('\n')[0]);
     } finally {
+      this.current = undefined;
       await renew.stop();
       if (wt) await git(['worktree', 'remove', '--force', wt], { cwd: this.o.dir, okCodes: [128] }).catch(() => undefined);
       this.log(`${task.id}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -463,7 +474,7 @@ export class Worker {
         const l = s.integrationLock;
         if (l && l.worker !== this.id && !isStale(l)) return false;
         edit.put('integration.lock', this.lock('integration'));
-        edit.put(`workers/${this.id}.json`, this.status('integrating'));
+        edit.put(`workers/${this.id}.json`, this.status('integrating', this.current));
         return true;
       });
       if (got) return true;

@@ -25,6 +25,7 @@ export function run(): Promise<void> {
     require('./recovery.test');
     require('./panel.test');
     require('./findings.test');
+    require('./queue.test');
   }
   return new Promise((resolve, reject) => {
     const runner = mocha.run((failures) => {

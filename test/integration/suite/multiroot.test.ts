@@ -14,6 +14,12 @@ describe('multi-root workspaces', () => {
     assert.ok(folders.every((f) => f.plan?.ok));
     const roots = (await a.tree.getChildren()) as Node[];
     assert.deepStrictEqual(roots.map((n) => (n.kind === 'folder' ? n.folder.name : n.kind)).sort(), ['alpha', 'beta']);
+    // Each folder's queue under a row of its own in the Queue view.
+    await a.queue.ready;
+    assert.deepStrictEqual(a.queue.currentRows().map((r) => [r.label, r.contextValue]), [
+      ['alpha', 'queue:folder'],
+      ['beta', 'queue:folder'],
+    ]);
     const tasks = await vscode.tasks.fetchTasks({ type: 'agentLane' });
     const byFolder = (name: string) => tasks.filter((t) => (t.scope as vscode.WorkspaceFolder).name === name).map((t) => t.definition.lane).sort();
     assert.deepStrictEqual(byFolder('alpha'), ['clash', 'impl', 'stuck', 'tests']);
