@@ -258,6 +258,32 @@ describe('queue mode', function () {
     assert.ok((snap.workers.get('thrifty')?.agentMs ?? 0) >= 500);
   });
 
+  it('a task whose check fails in several units is split into one task per unit, with its lineage, and each is done', async () => {
+    const repo = sampleRepo(true);
+    // One list task whose check (the three m tests) fails in three units.
+    writeFileSync(path.join(repo.dir, '.lanes/tasks.json'), JSON.stringify([{ id: 'triple', brief: 'Fix m1, m2 and m3', check: ['node', '--test', '--test-reporter=tap', 'test/m1.test.js', 'test/m2.test.js', 'test/m3.test.js'] }]));
+    const q = JSON.parse(readFileSync(path.join(repo.dir, '.lanes/queue.json'), 'utf8'));
+    q.sources = [{ list: '.lanes/tasks.json' }];
+    writeFileSync(path.join(repo.dir, '.lanes/queue.json'), JSON.stringify(q));
+    repo.commitAll('a list task');
+    const remote = path.join(tempDir('lanes-remote-'), 'app.git');
+    sh(repo.dir, ['clone', '--quiet', '--bare', repo.dir, remote]);
+    const queueFile = path.join(repo.dir, '.lanes/queue.json');
+    await seedQueue({ repo: repo.dir, remote, queue: QueueSchema.parse(q) });
+    const s: Setup = { repo, remote, queueFile, scratch: tempDir() };
+    const w = worker(s, 'splitter');
+    assert.equal(await w.exited, 0, w.out());
+    assert.match(w.out(), /split task-triple-\w+ into 3 tasks \(its check reports several failing units\)/);
+    const snap = await new QueueStore(repo.dir, remote).read();
+    const parent = snap.tasks.find((t) => t.source === 'list')!;
+    const children = snap.tasks.filter((t) => t.parent === parent.id);
+    assert.equal(children.length, 3);
+    assert.equal(snap.done.get(parent.id)?.how, 'split');
+    assert.ok(children.every((c) => snap.done.get(c.id)?.how === 'integrated'), JSON.stringify(children.map((c) => snap.done.get(c.id))));
+    const status = lanesProcess(repo.dir, ['queue', 'status', '--remote', remote]);
+    assert.match(status.out, new RegExp(`split ${parent.id} → `));
+  });
+
   it('a claim race between 8 workers on 1 task has exactly one winner', async () => {
     const repo = sampleRepo();
     // One failing test only: m1 (the others fixed in the base).

@@ -143,6 +143,11 @@ export async function checkTask(q: QueueConfig, t: Task, cwd: string, env: NodeJ
   if (t.check) {
     const r = await runCommand(t.check, cwd, env, signal);
     const parsed = parseResults(r.result.stdout, 'auto', { root: cwd });
+    // A unit split off a bigger check passes when its own unit passes there.
+    if (t.testId && t.source === 'split') {
+      const mine = parsed.tests.find((x) => x.id === t.testId);
+      return { passed: mine?.status === 'passed', output: r.output, failing: mine && mine.status !== 'passed' ? [mine] : [], command: describeCommand(t.check) };
+    }
     return { passed: r.result.code === 0 && !r.result.timedOut, output: r.output, failing: parsed.tests.filter((x) => x.status === 'failed'), command: describeCommand(t.check) };
   }
   const src = sourceOf(q, t);
@@ -157,7 +162,8 @@ export async function checkTask(q: QueueConfig, t: Task, cwd: string, env: NodeJ
 
 /** Tasks a task splits into: one per failing unit its check reports (when there are several). */
 export function splitByUnits(t: Task, failing: readonly TestResult[]): Task[] {
-  if (failing.length < 2) return [];
+  // One level: a unit is not split again.
+  if (failing.length < 2 || t.source === 'split') return [];
   return failing.map((u) => ({
     id: taskId('split', `${t.id}:${u.id}`),
     name: u.path.join(' > ') || u.name,

@@ -374,6 +374,7 @@ export class Worker {
       '',
     ];
     if (task.file) lines.push(`File: \`${task.file}\``, '');
+    if (task.scope?.length) lines.push(`Scope: change only ${task.scope.map((x) => `\`${x}\``).join(', ')}; other tasks own the rest.`, '');
     if (task.parent) lines.push(`This task was split from ${task.parent}.`, '');
     if (notes) lines.push('## What earlier tries of this task found', '', notes.trim(), '');
     // The shared memory: what other tasks' agents noted, the latest first, bounded.
