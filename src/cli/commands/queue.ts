@@ -181,7 +181,7 @@ export const queueCommand: Command = {
     if (workers < 1 || workers > 64) throw new UsageError('--workers takes 1 to 64 on one machine (more: lanes queue kubernetes)');
     const loaded = await loadQueue(repo, args.options.queue as string | undefined);
     const seeded = await seedQueue({ repo, remote, queue: loaded.config, reseed: Boolean(args.options.reseed), env: io.env, signal: io.signal, onProgress: (m) => io.err(s.dim(`${m}\n`)) });
-    io.err(`queue: ${seeded.tasks} tasks${seeded.added ? ` (${seeded.added} new)` : ''}; the gate passes ${seeded.passing} tests and fails ${seeded.failing} at ${seeded.head.slice(0, 10)}\n`);
+    io.err(`queue: ${seeded.tasks} tasks${seeded.added ? ` (${seeded.added} new)` : ''}; the gate passes ${seeded.passing} test${seeded.passing === 1 ? '' : 's'} and fails ${seeded.failing} at ${seeded.head.slice(0, 10)}\n`);
     await stopQueue(repo, remote, true);
     const base = path.join(await commonDir(repo), 'lanes', 'queue');
     await fs.mkdir(path.join(base, 'logs'), { recursive: true });

@@ -120,8 +120,14 @@ export interface QueueView {
 /** What the live table and the Queue view show. */
 export function viewOf(s: QueueSnapshot, now = Date.now()): QueueView {
   const open = s.tasks.filter((t) => !s.done.has(t.id) && !s.failed.has(t.id));
+  // Tasks per hour since the first worker started (or between the first and last ends).
   const doneTimes = [...s.done.values()].map((d) => Date.parse(d.at)).sort((a, b) => a - b);
-  const perHour = doneTimes.length >= 2 ? (doneTimes.length - 1) / ((doneTimes[doneTimes.length - 1]! - doneTimes[0]!) / 3_600_000 || Infinity) : undefined;
+  const starts = [...s.workers.values()].map((w) => Date.parse(w.startedAt)).filter((x) => Number.isFinite(x));
+  const from = starts.length ? Math.min(...starts) : doneTimes[0];
+  const to = doneTimes[doneTimes.length - 1];
+  const span = from !== undefined && to !== undefined ? (to - from) / 3_600_000 : 0;
+  const counted = starts.length ? doneTimes.length : doneTimes.length - 1;
+  const perHour = counted > 0 && span > 0 ? counted / span : undefined;
   const workers = [...s.workers.values()].map((w) => ({ id: w.worker, state: w.state, task: w.task, done: w.done, failed: w.failed, updatedAt: w.updatedAt, live: w.state !== 'stopped' && now - Date.parse(w.updatedAt) < 3_600_000 }));
   const usage = [...s.workers.values()].map((w) => w.usage ?? {});
   const cost = usage.reduce((a, u) => a + (u.costUsd ?? 0), 0);
