@@ -74,7 +74,7 @@ describe('the Queue view', () => {
     const [summary, workers, tasks] = rowsOf();
     assert.equal(summary!.id, 'queue:/repo:summary');
     assert.equal(summary!.label, '5/10 done');
-    // 5 done between 600 s and 2400 s: 4 intervals in half an hour.
+    // 5 done since the first worker started, the last 40 minutes later: 7.5 an hour.
     assert.equal(summary!.description, '2 open · 2 claimed · 1 failed · 7.5 tasks/h · $1.25 · 13k tokens');
     assert.equal(summary!.contextValue, 'queue:summary');
     assert.match(text(summary!), /Make every test pass/);
