@@ -9,6 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { seedQueue } from '../../src/core/queue/queue';
+import { collectTasks } from '../../src/core/queue/tasks';
 import { QueueSchema } from '../../src/core/queue/schema';
 import { QueueStore } from '../../src/core/queue/store';
 import { killTree } from '../../src/core/util/proc';
@@ -282,6 +283,24 @@ describe('queue mode', function () {
     assert.ok(children.every((c) => snap.done.get(c.id)?.how === 'integrated'), JSON.stringify(children.map((c) => snap.done.get(c.id))));
     const status = lanesProcess(repo.dir, ['queue', 'status', '--remote', remote]);
     assert.match(status.out, new RegExp(`split ${parent.id} → `));
+  });
+
+  it("specialist roles bring tasks of their own sources, with the role's brief and agent, beside the others", async () => {
+    const repo = createTempRepo({ 'src/a.js': '1\n', 'src/b.js': '2\n', 'docs/x.md': '#\n', '.lanes/critic.json': JSON.stringify([{ id: 'naming', brief: 'Names in src/a.js are unclear' }]) });
+    const q = QueueSchema.parse({
+      version: 1,
+      goal: 'g',
+      sources: [{ files: 'src/*.js', brief: 'Convert {file}' }],
+      gate: { command: 'true' },
+      roles: [{ id: 'critic', brief: 'You criticise; change only what the finding names.', agent: 'codex', sources: [{ list: '.lanes/critic.json' }] }, { id: 'dedup', brief: 'Deduplicate.' }],
+    });
+    const tasks = await collectTasks(q, repo.dir, process.env);
+    assert.deepEqual(tasks.map((t) => t.name), ['src/a.js', 'src/b.js', 'naming']);
+    const critic = tasks[2]!;
+    assert.match(critic.id, /^role-critic-task-naming-/);
+    assert.equal(critic.role, 'critic');
+    assert.equal(critic.agent, 'codex');
+    assert.match(critic.brief, /^You criticise[\s\S]*Names in src\/a\.js are unclear/);
   });
 
   it('a claim race between 8 workers on 1 task has exactly one winner', async () => {

@@ -71,7 +71,8 @@ export const QueueSchema = z
           id: z.string().min(1),
           brief: z.string().min(1).describe('What this specialist does each round (deduplicate, optimise, criticise, document).'),
           agent: AgentRefSchema.optional(),
-          every: z.number().int().min(1).optional().describe('Run after every N accepted integrations (default 5).'),
+          every: z.number().int().min(1).optional().describe('A task of this role after every N accepted integrations (default 5; with sources: none unless set).'),
+          sources: z.array(TaskSourceSchema).optional().describe('Tasks of this role\'s own (a linter\'s findings, files to document): each gets the role\'s brief and agent.'),
         }),
       )
       .optional()

@@ -24,6 +24,7 @@ import * as path from 'node:path';
 import { git, gitOut } from '../git/git';
 import { LanesError } from '../errors';
 import { mutexFor } from '../util/mutex';
+import type { AgentRef } from '../plan/schema';
 
 export const CLAIMS_REF = 'refs/lanes/queue/claims';
 const FETCHED_REF = 'refs/lanes/queue/fetched';
@@ -43,6 +44,9 @@ export interface Task {
   message?: string;
   /** The task it was split from. */
   parent?: string;
+  /** A specialist role's task: its agent (default: the queue's). */
+  role?: string;
+  agent?: AgentRef;
 }
 
 export interface Lock {

@@ -110,15 +110,24 @@ async function fromSource(src: TaskSource, q: QueueConfig, cwd: string, env: Nod
   });
 }
 
-/** Every task of the queue's sources, run in `cwd` (a checkout of the integration head). */
+/**
+ * Every task of the queue's sources, and of its specialist roles' own sources (each with the
+ * role's brief and agent), run in `cwd` (a checkout of the integration head).
+ */
 export async function collectTasks(q: QueueConfig, cwd: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<Task[]> {
   const out: Task[] = [];
   const seen = new Set<string>();
-  for (const src of q.sources) {
-    for (const t of await fromSource(src, q, cwd, env, signal)) {
-      if (seen.has(t.id)) continue;
-      seen.add(t.id);
-      out.push(t);
+  const add = (t: Task) => {
+    if (seen.has(t.id)) return;
+    seen.add(t.id);
+    out.push(t);
+  };
+  for (const src of q.sources) for (const t of await fromSource(src, q, cwd, env, signal)) add(t);
+  for (const role of q.roles ?? []) {
+    for (const src of role.sources ?? []) {
+      for (const t of await fromSource(src, q, cwd, env, signal)) {
+        add({ ...t, id: `role-${role.id.replace(/[^A-Za-z0-9-]/g, '-')}-${t.id}`, brief: `${role.brief.trim()}\n\n${t.brief}`, role: role.id, agent: role.agent });
+      }
     }
   }
   return out;

@@ -408,7 +408,7 @@ export class Worker {
     await fs.mkdir(path.dirname(briefFile), { recursive: true });
     await fs.writeFile(briefFile, brief);
     const plan: Plan = { version: 1, goal: this.q.goal, agents: this.q.agents, lanes: [{ id: 'task', brief: task.brief }] };
-    const agent = resolveAgent(plan, { id: 'task', brief: task.brief, agent: this.o.agent ?? this.q.agent }, 'claude');
+    const agent = resolveAgent(plan, { id: 'task', brief: task.brief, agent: this.o.agent ?? task.agent ?? this.q.agent }, 'claude');
     const argv = agentArgv(agent, { brief, briefFile, lane: task.id, worktree: wt });
     const format = streamFormatOf(argv);
     const parser = format ? createStreamParser(format) : undefined;
@@ -571,11 +571,12 @@ export class Worker {
     const integrated = [...s.done.values()].filter((d) => d.how === 'integrated').length + 1;
     const add: Task[] = [];
     for (const role of this.q.roles ?? []) {
-      const every = role.every ?? 5;
-      if (integrated % every !== 0) continue;
+      // A role with sources of its own has its tasks already; it repeats only when asked to.
+      const every = role.every ?? (role.sources?.length ? undefined : 5);
+      if (!every || integrated % every !== 0) continue;
       const id = `role-${role.id.replace(/[^A-Za-z0-9-]/g, '-')}-${integrated / every}`;
       if (s.tasks.some((t) => t.id === id)) continue;
-      add.push({ id, name: `${role.id} (after ${integrated} integrations)`, brief: role.brief, source: 'list' });
+      add.push({ id, name: `${role.id} (after ${integrated} integrations)`, brief: role.brief, source: 'list', role: role.id, agent: role.agent });
     }
     if (add.length) edit.put('tasks.json', [...s.tasks, ...add]);
   }
