@@ -293,9 +293,14 @@ export class QueueStore {
     throw new QueueError(`could not ${what}: the queue kept changing under ${attempts} tries (too many workers for one remote?)`, 'contention');
   }
 
+  private gitDir?: string;
+
   private async write(base: string | undefined, edit: TreeEdit, what: string): Promise<boolean> {
-    const index = path.join(await gitOut(['rev-parse', '--absolute-git-dir'], { cwd: this.cwd, readOnly: true }), `lanes-queue-index-${process.pid}-${randomBytes(3).toString('hex')}`);
-    this.gitCalls++;
+    if (!this.gitDir) {
+      this.gitDir = await gitOut(['rev-parse', '--absolute-git-dir'], { cwd: this.cwd, readOnly: true });
+      this.gitCalls++;
+    }
+    const index = path.join(this.gitDir, `lanes-queue-index-${process.pid}-${randomBytes(3).toString('hex')}`);
     const env = { GIT_INDEX_FILE: index };
     try {
       await this.g(base ? ['read-tree', base] : ['read-tree', '--empty'], { env });

@@ -266,8 +266,11 @@ export class Worker {
 
   private async worktreeAt(task: Task, commit: string): Promise<string> {
     const wt = path.join(this.o.dir, '.lanes-worktrees', task.id);
-    await git(['worktree', 'remove', '--force', wt], { cwd: this.o.dir, okCodes: [128] });
-    await fs.rm(wt, { recursive: true, force: true });
+    // Only when one is left there (a crash): a worktree of ours, never anyone's work.
+    if (await fs.stat(wt).then(() => true, () => false)) {
+      await git(['worktree', 'remove', '--force', wt], { cwd: this.o.dir, okCodes: [128] });
+      await fs.rm(wt, { recursive: true, force: true });
+    }
     await git(['worktree', 'add', '--quiet', '--force', '-B', `lanes-queue/work/${task.id}`, wt, commit], { cwd: this.o.dir, lockRetries: 6 });
     return wt;
   }
@@ -467,24 +470,29 @@ export class Worker {
     });
   }
 
-  /** Take the integration lock (one integration at a time, across every machine). */
-  private async integrationLock(): Promise<boolean> {
+  /**
+   * Take the integration lock (one integration at a time, across every machine); returns the
+   * snapshot it was taken on. Waiting backs off (each look reads the claims ref: with many
+   * workers, quick polls would slow the one that holds it).
+   */
+  private async integrationLock(): Promise<QueueSnapshot | undefined> {
     for (let i = 0; ; i++) {
-      if (this.o.signal?.aborted) return false;
+      if (this.o.signal?.aborted) return undefined;
       const got = await this.store.transact('take the integration lock', (s, edit) => {
         const l = s.integrationLock;
-        if (l && l.worker !== this.id && !isStale(l)) return false;
+        if (l && l.worker !== this.id && !isStale(l)) return undefined;
         edit.put('integration.lock', this.lock('integration'));
         edit.put(`workers/${this.id}.json`, this.status('integrating', this.current));
-        return true;
+        return s;
       });
-      if (got) return true;
-      await this.sleep(200 + Math.random() * 300);
+      if (got) return got;
+      await this.sleep(Math.min(3000, 250 * 2 ** Math.min(i, 4)) * (0.5 + Math.random()));
     }
   }
 
   private async integrate(task: Task, wt: string, base: string, head: string): Promise<{ kind: 'done' } | { kind: 'retry' | 'rejected'; feedback: string }> {
-    await this.integrationLock();
+    const locked = await this.integrationLock();
+    if (!locked) return { kind: 'retry', feedback: 'the worker was stopped before it could integrate' };
     let released = false;
     const release = async () => {
       if (released) return;
@@ -494,7 +502,7 @@ export class Worker {
       });
     };
     try {
-      const s = await this.store.read();
+      const s = locked;
       const current = (await this.store.fetchBranch(this.branch, INTEGRATION_HEAD))!;
       const diff = await gitOut(['diff', base, head], { cwd: wt, readOnly: true });
       const patchId = await this.patchId(wt, diff);
