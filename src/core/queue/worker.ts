@@ -329,6 +329,7 @@ export class Worker {
         return;
       }
       // Back to the queue with notes (or failed, after its rounds).
+      this.failed++;
       await this.store.transact(`release ${task.id}`, (s, edit) => {
         const round = (s.rounds.get(task.id) ?? 0) + 1;
         const notes = `${s.notes.get(task.id) ?? ''}## round ${round} · ${this.id} · ${nowIso()}\n\n${tail(feedback, 1500)}\n\n`;
@@ -337,7 +338,6 @@ export class Worker {
         this.finish(task, edit, s);
         return round;
       });
-      this.failed++;
       this.event(task.id, 'released', feedback.split('\n')[0]);
     } finally {
       this.current = undefined;
@@ -352,11 +352,11 @@ export class Worker {
   }
 
   private async close(task: Task, r: Pick<DoneRecord, 'how' | 'note' | 'commit'>): Promise<void> {
+    this.done++; // before: the status written with the record counts it
     await this.store.transact(`close ${task.id}`, (s, edit) => {
       edit.put(`done/${task.id}.json`, this.doneRecord(task, r));
       this.finish(task, edit, s);
     });
-    this.done++;
   }
 
   /** What the agent reads: the task, the progress log, the recent history, earlier tries' notes. */
@@ -557,6 +557,7 @@ export class Worker {
       if (!(await this.store.push(commit, `refs/heads/${this.branch}`, current))) {
         return { kind: 'retry', feedback: 'the integration branch moved while the gate ran (another integration without the lock?); trying again' };
       }
+      this.done++;
       await this.store.transact(`integrate ${task.id}`, (s2, edit) => {
         edit.put(`done/${task.id}.json`, this.doneRecord(task, { how: 'integrated', commit, patchId, changed, signature, note: `integrated at ${commit.slice(0, 10)}${flagged ? `; ${flagged}` : ''}` }));
         edit.put('gate.json', { commit, at: nowIso(), passing: [...now].sort(), failing: gate.tests.filter((t) => t.status === 'failed').map((t) => t.id).sort() });
@@ -565,7 +566,6 @@ export class Worker {
         this.finish(task, edit, s2);
       });
       released = true;
-      this.done++;
       this.event(task.id, 'integrated', commit);
       this.log(`integrated ${task.id} at ${commit.slice(0, 10)}; ${now.size} tests pass (${now.size - before.length >= 0 ? '+' : ''}${now.size - before.length})`);
       return { kind: 'done' };

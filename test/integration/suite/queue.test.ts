@@ -118,9 +118,13 @@ describe('the Queue view', function () {
     assert.deepStrictEqual(names, ['double doubles', 'shared a adds', 'shared b adds']);
     const integrated = done.children!.find((c) => c.contextValue === 'queue:task:done:integrated')!;
     assert.ok(integrated.tooltip?.some((p) => p.title === 'Brief' && /Make this failing test pass/.test(p.text)));
+    // The worker's last word ("stopped") lands after the last task's record: a poll may fall between.
+    await waitFor('the worker to say it stopped', async () => {
+      await vscode.commands.executeCommand('agentLanes.refreshQueue');
+      return /^stopped · 3 done/.test(String((await row('workers'))?.children?.[0]?.description));
+    }, 30000);
     const workers = (await row('workers'))!;
     assert.strictEqual(workers.children!.length, 1);
-    assert.match(String(workers.children![0]!.description), /^stopped · 3 done/);
     assert.strictEqual(workers.children![0]!.contextValue, 'queue:worker:stopped');
     // Workers fix the integration branch in clones of their own: the user's checkout is untouched.
     assert.strictEqual(fs.readFileSync(path.join(workspaceDir(), 'q/lib/double.js'), 'utf8'), 'module.exports.double = (x) => x * 3;\n');
