@@ -100,6 +100,19 @@ function overlapping(a: readonly string[], b: readonly string[]): string[] {
   return [...out].sort();
 }
 
+/**
+ * What the radar already knows, by commit ids (which never change meaning): each lane head's
+ * changed paths, each pair of heads' trial merge, each ancestry question. A live radar keeps one
+ * for the whole run, so a check after a commit costs only the work that commit made new.
+ */
+export class RadarCache {
+  readonly touched = new Map<string, string[]>();
+  readonly merges = new Map<string, { clean: boolean; conflicts: string[] }>();
+  readonly ancestry = new Map<string, boolean>();
+}
+
+const pairKey = (x: string, y: string) => (x < y ? `${x}|${y}` : `${y}|${x}`);
+
 async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -113,8 +126,9 @@ export async function conflictRadar(
   repo: string,
   lanes: readonly RadarLane[],
   /** details: also list each lane's files with rename detection and line counts (for reports). */
-  opts: { concurrency?: number; signal?: AbortSignal; details?: boolean } = {},
+  opts: { concurrency?: number; signal?: AbortSignal; details?: boolean; cache?: RadarCache } = {},
 ): Promise<RadarResult> {
+  const cache = opts.cache;
   const changes: Record<string, FileChange[]> = {};
   const links: Record<string, OutsideLink[]> = {};
   const touched: Record<string, string[]> = {};
@@ -126,7 +140,13 @@ export async function conflictRadar(
       if (out.length) links[l.id] = out;
     } else {
       // Without rename detection every path a rename touches is listed: all the radar needs.
-      touched[l.id] = l.head === l.base ? [] : await gitPaths(['diff', '--name-only', '-z', '--no-renames', l.base, l.head], { cwd: repo, readOnly: true });
+      const key = `${l.base}..${l.head}`;
+      let paths = cache?.touched.get(key);
+      if (!paths) {
+        paths = l.head === l.base ? [] : await gitPaths(['diff', '--name-only', '-z', '--no-renames', l.base, l.head], { cwd: repo, readOnly: true });
+        cache?.touched.set(key, paths);
+      }
+      touched[l.id] = paths;
     }
   });
   const pairs: [RadarLane, RadarLane][] = [];
@@ -141,9 +161,25 @@ export async function conflictRadar(
       const shared = overlapping(touched[a.id]!, touched[b.id]!);
       if (a.base === b.base && shared.length === 0) return;
       // Lanes from one base cannot contain each other; otherwise one may build on the other.
-      if (a.base !== b.base && ((await isAncestor(repo, a.head, b.head)) || (await isAncestor(repo, b.head, a.head)))) return;
+      const ancestor = async (x: string, y: string) => {
+        const k = `${x}>${y}`;
+        let v = cache?.ancestry.get(k);
+        if (v === undefined) {
+          v = await isAncestor(repo, x, y);
+          cache?.ancestry.set(k, v);
+        }
+        return v;
+      };
+      if (a.base !== b.base && ((await ancestor(a.head, b.head)) || (await ancestor(b.head, a.head)))) return;
       merged++;
-      const m = await trialMerge(repo, a.head, b.head, opts.signal);
+      // One trial merge per distinct pair of heads, ever (a result by commit ids never changes).
+      const mk = pairKey(a.head, b.head);
+      let m = cache?.merges.get(mk);
+      if (!m) {
+        const r = await trialMerge(repo, a.head, b.head, opts.signal);
+        m = { clean: r.clean, conflicts: r.conflicts };
+        cache?.merges.set(mk, m);
+      }
       if (!m.clean) results[k] = { a: a.id, b: b.id, kind: 'conflict', files: m.conflicts };
       else if (shared.length) results[k] = { a: a.id, b: b.id, kind: 'hotspot', files: shared };
     },
@@ -174,13 +210,14 @@ export interface RadarSource {
  */
 export function watchRadar(repo: string, source: RadarSource, onFinding: (p: PairResult) => void): { stop(): void; idle(): Promise<void> } {
   const reported = new Map<string, string>();
+  const cache = new RadarCache();
   let pending = false;
   let running: Promise<void> = Promise.resolve();
   const check = async () => {
     pending = false;
     const lanes = source.state.lanes.filter((l) => l.head && l.base && l.head !== l.base).map((l) => ({ id: l.id, base: l.base!, head: l.head! }));
     if (lanes.length < 2) return;
-    const r = await conflictRadar(repo, lanes);
+    const r = await conflictRadar(repo, lanes, { cache });
     for (const p of r.pairs) {
       const key = `${p.a}|${p.b}|${p.kind}`;
       const files = p.files.join(',');
