@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { diffSignature, NEAR_IDENTICAL, similarity, splitByUnits, taskId } from '../../src/core/queue/tasks';
-import { isStale } from '../../src/core/queue/store';
+import { isStale, SAFE_TASK_ID } from '../../src/core/queue/store';
 import { progressLog } from '../../src/core/queue/worker';
 import { viewOf } from '../../src/core/queue/queue';
 import type { QueueSnapshot, Task } from '../../src/core/queue/store';
@@ -39,10 +39,17 @@ describe('queue tasks', () => {
     assert.deepEqual(splitByUnits(parts[0]!, units), [], 'a unit is never split again');
   });
 
+  it('task ids a hostile remote could send are not plain names', () => {
+    for (const bad of ['../../x', '/etc', '.hidden', '', 'a/b', 'a b', 'x'.repeat(200)]) assert.equal(SAFE_TASK_ID.test(bad) && !bad.includes('..'), false, bad);
+    assert.ok(SAFE_TASK_ID.test(taskId('test', 'a > b')));
+  });
+
   it('a lock is stale once not renewed within its TTL', () => {
     const l = { task: 't', worker: 'w', host: 'h', pid: 1, claimedAt: '2026-11-25T10:00:00Z', renewedAt: '2026-11-25T10:00:00Z', ttlSeconds: 60 };
     assert.equal(isStale(l, Date.parse('2026-11-25T10:00:59Z')), false);
     assert.equal(isStale(l, Date.parse('2026-11-25T10:01:01Z')), true);
+    assert.equal(isStale({ ...l, renewedAt: 'garbage' }), true, 'an unreadable time is stale, never stuck');
+    assert.equal(isStale({ ...l, ttlSeconds: undefined as unknown as number }), true);
   });
 
   it('the progress log and the view: done, open, claimed, failed, lineage, throughput', () => {

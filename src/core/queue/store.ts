@@ -136,8 +136,13 @@ export class QueueError extends LanesError {
 
 /** A lock whose worker stopped renewing it for longer than its TTL. */
 export function isStale(l: Lock, now = Date.now()): boolean {
-  return now - Date.parse(l.renewedAt) > l.ttlSeconds * 1000;
+  // A lock without a readable time or TTL is stale (never a task stuck for good).
+  return !(now - Date.parse(l.renewedAt) <= (Number(l.ttlSeconds) || 0) * 1000);
 }
+
+/** Task ids name files and folders: only what taskId() makes (a hostile remote's are dropped). */
+export const SAFE_TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$/;
+const safeId = (id: unknown): id is string => typeof id === 'string' && SAFE_TASK_ID.test(id) && !id.includes('..');
 
 export function workerIdentity(env: NodeJS.ProcessEnv = process.env): string {
   const given = env.LANES_WORKER_ID?.trim();
@@ -175,7 +180,7 @@ function parseSnapshot(commit: string | undefined, files: Map<string, string>): 
   };
   for (const [p, text] of files) {
     const base = path.posix.basename(p).replace(/\.(lock|json|md)$/, '');
-    if (p === 'tasks.json') s.tasks = parse<Task[]>(text) ?? [];
+    if (p === 'tasks.json') s.tasks = (parse<Task[]>(text) ?? []).filter((t) => t && safeId(t.id));
     else if (p === 'gate.json') s.gate = parse<GateRecord>(text);
     else if (p === 'integration.lock') s.integrationLock = parse<Lock>(text);
     else if (p === 'control/stop') s.stop = true;

@@ -51,8 +51,8 @@ export async function runCommand(cmd: CommandLine, cwd: string, env: NodeJS.Proc
 }
 
 /** The tests of a command's output (its own reporter output). */
-export async function testsOf(cmd: CommandLine, format: ResultFormat | 'auto' | undefined, cwd: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<{ tests: TestResult[]; run: RunnedCommand }> {
-  const r = await runCommand(cmd, cwd, env, signal);
+export async function testsOf(cmd: CommandLine, format: ResultFormat | 'auto' | undefined, cwd: string, env: NodeJS.ProcessEnv, signal?: AbortSignal, timeoutMs?: number): Promise<{ tests: TestResult[]; run: RunnedCommand }> {
+  const r = await runCommand(cmd, cwd, env, signal, timeoutMs);
   // The reporter writes to stdout; stderr is the tests' own noise.
   const parsed = parseResults(r.result.stdout, format ?? 'auto', { root: cwd });
   if (!parsed.tests.length && r.result.code !== 0) {
@@ -148,9 +148,9 @@ export interface CheckResult {
 }
 
 /** Run a task's check in `cwd`: its own command, or its test in the test command's output. */
-export async function checkTask(q: QueueConfig, t: Task, cwd: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<CheckResult> {
+export async function checkTask(q: QueueConfig, t: Task, cwd: string, env: NodeJS.ProcessEnv, signal?: AbortSignal, timeoutMs?: number): Promise<CheckResult> {
   if (t.check) {
-    const r = await runCommand(t.check, cwd, env, signal);
+    const r = await runCommand(t.check, cwd, env, signal, timeoutMs);
     const parsed = parseResults(r.result.stdout, 'auto', { root: cwd });
     // A unit split off a bigger check passes when its own unit passes there.
     if (t.testId && t.source === 'split') {
@@ -161,7 +161,7 @@ export async function checkTask(q: QueueConfig, t: Task, cwd: string, env: NodeJ
   }
   const src = sourceOf(q, t);
   if (src && t.testId) {
-    const { tests, run: r } = await testsOf(src.tests, src.format, cwd, env, signal);
+    const { tests, run: r } = await testsOf(src.tests, src.format, cwd, env, signal, timeoutMs);
     const mine = tests.find((x) => x.id === t.testId);
     return { passed: mine?.status === 'passed', output: r.output, failing: mine && mine.status === 'failed' ? [mine] : [], command: describeCommand(src.tests) };
   }

@@ -32,7 +32,7 @@ import { excludeMemoryFolder } from '../run/memory';
 import { passingIds } from './results';
 import { overBudget, spentOf } from '../run/budget';
 import { DEFAULT_CLAIM_TTL, DEFAULT_INTEGRATION_BRANCH, QueueConfig, QueueSchema } from './schema';
-import { DoneRecord, isStale, Lock, QueueError, QueueSnapshot, QueueStore, Task, TreeEdit, workerIdentity, WorkerStatus } from './store';
+import { DoneRecord, isStale, Lock, QueueError, QueueSnapshot, QueueStore, SAFE_TASK_ID, Task, TreeEdit, workerIdentity, WorkerStatus } from './store';
 import { checkTask, diffSignature, NEAR_IDENTICAL, sampleFiles, similarity, splitByCommand, splitByUnits, testsOf } from './tasks';
 
 export const QUEUE_FILE = '.lanes/queue.json';
@@ -116,7 +116,7 @@ export class Worker {
 
   constructor(private readonly o: WorkerOptions) {
     this.env = o.env ?? process.env;
-    this.id = o.id ?? workerIdentity(this.env);
+    this.id = o.id ? o.id.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[.-]+/, '').slice(0, 80) || workerIdentity(this.env) : workerIdentity(this.env);
     this.branch = o.branch ?? o.queue?.branch ?? DEFAULT_INTEGRATION_BRANCH;
     this.ttl = o.claimTtlSeconds ?? o.queue?.claimTtlSeconds ?? DEFAULT_CLAIM_TTL;
     this.runner = o.runner ?? new LocalProcessRunner(true);
@@ -190,7 +190,24 @@ export class Worker {
           this.event(pick.task.id, 'reclaimed', pick.reclaimed.worker);
         }
         this.event(pick.task.id, 'claimed');
-        await this.work(pick.task);
+        try {
+          await this.work(pick.task);
+        } catch (e) {
+          if (this.o.signal?.aborted) throw e;
+          // Never keep a claim for an error: the task goes back with the error as its note.
+          const msg = (e as Error).message;
+          this.log(`${pick.task.id}: ${msg}`);
+          await this.store
+            .transact(`give ${pick.task.id} back after an error`, (s, edit) => {
+              if (s.locks.get(pick.task.id)?.worker !== this.id) return;
+              const round = (s.rounds.get(pick.task.id) ?? 0) + 1;
+              edit.put(`notes/${pick.task.id}.md`, `${s.notes.get(pick.task.id) ?? ''}## round ${round} · ${this.id} · ${nowIso()}\n\nerror: ${msg}\n\n`);
+              if (round >= (this.q.rounds ?? 3)) edit.put(`failed/${pick.task.id}.json`, { task: pick.task.id, at: nowIso(), rounds: round, note: `error: ${msg}` });
+              this.finish(pick.task, edit, s);
+            })
+            .catch(() => undefined);
+          this.failed++;
+        }
       }
       if (this.done + this.failed >= max) why = 'maxTasks';
     } finally {
@@ -265,6 +282,7 @@ export class Worker {
   }
 
   private async worktreeAt(task: Task, commit: string): Promise<string> {
+    if (!SAFE_TASK_ID.test(task.id) || task.id.includes('..')) throw new QueueError(`task id "${task.id}" is not a plain name`, 'corrupt');
     const wt = path.join(this.o.dir, '.lanes-worktrees', task.id);
     // Only when one is left there (a crash): a worktree of ours, never anyone's work.
     if (await fs.stat(wt).then(() => true, () => false)) {
@@ -273,6 +291,11 @@ export class Worker {
     }
     await git(['worktree', 'add', '--quiet', '--force', '-B', `lanes-queue/work/${task.id}`, wt, commit], { cwd: this.o.dir, lockRetries: 6 });
     return wt;
+  }
+
+  /** Every command a task runs (checks, sample, gate, setup, agent) ends within this. */
+  private get timeoutMs(): number {
+    return Math.round((this.q.timeoutMinutes ?? 30) * 60_000);
   }
 
   /** The task under way (what the worker's status names). */
@@ -288,11 +311,11 @@ export class Worker {
       if (!base) throw new QueueError(`the remote has no integration branch ${this.branch}`, 'noQueue');
       wt = await this.worktreeAt(task, base);
       for (const cmd of this.q.setup ?? []) {
-        const r = await this.runner.run({ argv: commandArgv(cmd), cwd: wt, env: cleanEnv(this.env), signal: this.o.signal });
+        const r = await this.runner.run({ argv: commandArgv(cmd), cwd: wt, env: cleanEnv(this.env), signal: this.o.signal, timeoutMs: this.timeoutMs });
         if (r.code !== 0) throw new QueueError(`setup \`${describeCommand(cmd)}\` ${describeExit(r)}`, 'noQueue');
       }
       // Re-check first: another task's integration may have fixed this one already.
-      const first = await checkTask(this.q, task, wt, this.env, this.o.signal);
+      const first = await checkTask(this.q, task, wt, this.env, this.o.signal, this.timeoutMs);
       if (first.passed) {
         await this.close(task, { how: 'recheck', commit: base, note: `its check passes at ${base.slice(0, 10)} already (fixed by an earlier integration); closed without an agent` });
         this.event(task.id, 'recheck');
@@ -331,6 +354,7 @@ export class Worker {
       // Back to the queue with notes (or failed, after its rounds).
       this.failed++;
       await this.store.transact(`release ${task.id}`, (s, edit) => {
+        if (s.locks.get(task.id)?.worker !== this.id) return 0; // lost to a reclaim: the task is another worker's now
         const round = (s.rounds.get(task.id) ?? 0) + 1;
         const notes = `${s.notes.get(task.id) ?? ''}## round ${round} · ${this.id} · ${nowIso()}\n\n${tail(feedback, 1500)}\n\n`;
         edit.put(`notes/${task.id}.md`, notes);
@@ -443,13 +467,13 @@ export class Worker {
     }
     const head = await gitOut(['rev-parse', 'HEAD'], { cwd: wt, readOnly: true });
     if (head === base && head === before) return { kind: 'retry', feedback: 'the agent changed nothing' };
-    const check = await checkTask(this.q, task, wt, this.env, this.o.signal);
+    const check = await checkTask(this.q, task, wt, this.env, this.o.signal, this.timeoutMs);
     if (check.command && !check.passed) return { kind: 'retry', feedback: `the task's check \`${check.command}\` still fails:\n\n${tail(check.output, 3000)}` };
     if (this.q.sample && (this.q.sample.size ?? 3) > 0) {
       const files = await sampleFiles(wt, this.q.sample.files, this.q.sample.size ?? 3, this.o.rnd);
       if (files.length) {
         const cmd = typeof this.q.sample.command === 'string' ? [this.q.sample.command] : this.q.sample.command.flatMap((a) => (a === '{files}' ? files : [a]));
-        const sr = await this.runner.run({ argv: typeof this.q.sample.command === 'string' ? ['sh', '-c', this.q.sample.command, 'sample', ...files] : cmd, cwd: wt, env: cleanEnv(this.env), signal: this.o.signal });
+        const sr = await this.runner.run({ argv: typeof this.q.sample.command === 'string' ? ['sh', '-c', this.q.sample.command, 'sample', ...files] : cmd, cwd: wt, env: cleanEnv(this.env), signal: this.o.signal, timeoutMs: this.timeoutMs });
         if (sr.code !== 0) return { kind: 'retry', feedback: `a sample of the suite (${files.join(', ')}) fails: ${describeExit(sr)}\n\n${tail(sr.stdout + sr.stderr, 3000)}` };
       }
     }
@@ -475,10 +499,12 @@ export class Worker {
    * snapshot it was taken on. Waiting backs off (each look reads the claims ref: with many
    * workers, quick polls would slow the one that holds it).
    */
-  private async integrationLock(): Promise<QueueSnapshot | undefined> {
+  private async integrationLock(task: string): Promise<QueueSnapshot | 'lost' | undefined> {
     for (let i = 0; ; i++) {
       if (this.o.signal?.aborted) return undefined;
-      const got = await this.store.transact('take the integration lock', (s, edit) => {
+      const got = await this.store.transact('take the integration lock', (s, edit): QueueSnapshot | 'lost' | undefined => {
+        // A claim that went stale and was taken meanwhile is not ours to integrate.
+        if (s.locks.get(task)?.worker !== this.id || s.done.has(task)) return 'lost';
         const l = s.integrationLock;
         if (l && l.worker !== this.id && !isStale(l)) return undefined;
         edit.put('integration.lock', this.lock('integration'));
@@ -491,9 +517,18 @@ export class Worker {
   }
 
   private async integrate(task: Task, wt: string, base: string, head: string): Promise<{ kind: 'done' } | { kind: 'retry' | 'rejected'; feedback: string }> {
-    const locked = await this.integrationLock();
+    const locked = await this.integrationLock(task.id);
     if (!locked) return { kind: 'retry', feedback: 'the worker was stopped before it could integrate' };
+    if (locked === 'lost') return { kind: 'retry', feedback: 'this worker lost its claim on the task (not renewed in time); another worker has it now' };
     let released = false;
+    // The integration lock is renewed while the gate runs (a slow suite must not let another take it).
+    const renewLock = setInterval(() => {
+      void this.store
+        .transact('renew the integration lock', (s, edit) => {
+          if (s.integrationLock?.worker === this.id && !released) edit.put('integration.lock', { ...s.integrationLock, renewedAt: nowIso() });
+        })
+        .catch(() => undefined);
+    }, Math.max(500, (this.ttl * 1000) / 3));
     const release = async () => {
       if (released) return;
       released = true;
@@ -518,7 +553,8 @@ export class Worker {
         .sort((a, b) => Number(b.same) - Number(a.same) || b.alike - a.alike)[0];
       if (twin) {
         const how = twin.same ? `the same as ${twin.d.task}'s (patch-id ${patchId!.slice(0, 10)})` : `near-identical to ${twin.d.task}'s (${Math.round(twin.alike * 100)}% of its lines)`;
-        const again = await checkTask(this.q, task, await this.worktreeAt(task, current), this.env, this.o.signal);
+        const dupDir = await this.worktreeAt({ ...task, id: `dup-${task.id}` }, current);
+        const again = await checkTask(this.q, task, dupDir, this.env, this.o.signal, this.timeoutMs).finally(() => git(['worktree', 'remove', '--force', dupDir], { cwd: this.o.dir, okCodes: [128] }).catch(() => undefined));
         if (again.passed) {
           await release();
           await this.close(task, { how: 'duplicate', commit: twin.d.commit, note: `its change is ${how}, integrated at ${twin.d.commit?.slice(0, 10)}; its check passes there` });
@@ -538,7 +574,7 @@ export class Worker {
       const gateDir = await this.worktreeAt({ ...task, id: `gate-${task.id}` }, commit);
       let gate;
       try {
-        gate = await testsOf(this.q.gate.command, this.q.gate.format, gateDir, this.env, this.o.signal);
+        gate = await testsOf(this.q.gate.command, this.q.gate.format, gateDir, this.env, this.o.signal, this.timeoutMs);
       } catch (e) {
         return { kind: 'rejected', feedback: `the gate could not run on your merged change: ${(e as Error).message}` };
       } finally {
@@ -570,6 +606,7 @@ export class Worker {
       this.log(`integrated ${task.id} at ${commit.slice(0, 10)}; ${now.size} tests pass (${now.size - before.length >= 0 ? '+' : ''}${now.size - before.length})`);
       return { kind: 'done' };
     } finally {
+      clearInterval(renewLock);
       await release().catch(() => undefined);
     }
   }
