@@ -18,12 +18,11 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { agentArgv, describeCommand, resolveAgent } from '../agents/resolve';
+import { agentArgv, commandArgv, describeCommand, resolveAgent } from '../agents/resolve';
 import { createStreamParser, streamFormatOf, sumUsage, type AgentUsage } from '../agents/streams';
 import { git, gitOut } from '../git/git';
 import { trialMerge } from '../git/merge';
 import type { AgentRef, Plan } from '../plan/schema';
-import { commandArgv } from '../agents/resolve';
 import { LaneRunner, LocalProcessRunner } from '../run/runner';
 import { agentStatePaths, decideIsolation, existingReal, IsolationSetting, prepareWritable, sandboxAvailability, SandboxPolicy } from '../run/sandbox';
 import { cleanEnv, describeExit } from '../util/proc';
@@ -472,8 +471,10 @@ export class Worker {
     if (this.q.sample && (this.q.sample.size ?? 3) > 0) {
       const files = await sampleFiles(wt, this.q.sample.files, this.q.sample.size ?? 3, this.o.rnd);
       if (files.length) {
-        const cmd = typeof this.q.sample.command === 'string' ? [this.q.sample.command] : this.q.sample.command.flatMap((a) => (a === '{files}' ? files : [a]));
-        const sr = await this.runner.run({ argv: typeof this.q.sample.command === 'string' ? ['sh', '-c', this.q.sample.command, 'sample', ...files] : cmd, cwd: wt, env: cleanEnv(this.env), signal: this.o.signal, timeoutMs: this.timeoutMs });
+        // A string command is the user's own shell line: the files come as its "$@", never spliced in.
+        const c = this.q.sample.command;
+        const argv = typeof c === 'string' ? ['sh', '-c', c, 'sample', ...files] : c.flatMap((a) => (a === '{files}' ? files : [a]));
+        const sr = await this.runner.run({ argv, cwd: wt, env: cleanEnv(this.env), signal: this.o.signal, timeoutMs: this.timeoutMs });
         if (sr.code !== 0) return { kind: 'retry', feedback: `a sample of the suite (${files.join(', ')}) fails: ${describeExit(sr)}\n\n${tail(sr.stdout + sr.stderr, 3000)}` };
       }
     }
