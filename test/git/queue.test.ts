@@ -195,14 +195,12 @@ describe('queue mode', function () {
     // a pid inside the sandbox's namespace, so it is only read, never signalled.
     killTree(a.pid, 'SIGKILL');
     await a.exited;
-    const t0 = Date.now();
     const b = worker(s, 'rescuer');
     assert.equal(await b.exited, 0, b.out());
     assert.match(b.out(), new RegExp(`reclaimed ${m1.task}: the lock of doomed was last renewed at .*, more than its TTL \\(3 s\\) ago`));
     const snap = await new QueueStore(s.repo.dir, s.remote).read();
     assert.equal(snap.done.get(m1.task)?.worker, 'rescuer');
     assert.equal(snap.done.size, 3);
-    assert.ok(Date.now() - t0 >= 0);
   });
 
   it('a change that breaks a passing test is rejected by the gate; the worker fixes it; nothing regresses on the integration branch', async () => {
